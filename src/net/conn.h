@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * conn.h: one XML stream connection as the core sees it. net calls the handler's
+ * functions (on the core thread) with parsed events; the core answers with the
+ * conn_* calls below. A struct conn stays valid until its handler's closed() has
+ * returned; the core must drop its pointer there.
+ *
+ * Calls made from inside a handler callback (e.g. conn_starttls() while handling
+ * <starttls/>) take effect when the callback returns; bytes the peer sent after the
+ * element that triggered a STARTTLS or a stream restart are dropped (RFC 6120
+ * §5.4.3.3, and against STARTTLS command injection).
+ */
+#ifndef YB_NET_CONN_H
+#define YB_NET_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "parser.h"
+#include "stanza.h"
+
+struct conn;
+
+/* What a finished TLS handshake gives the core. Borrowed for the call. */
+struct conn_tls_info {
+    const char *version;     /* "TLSv1.3" */
+    const char *cipher;
+    const char *sni;         /* the name the client asked for, or NULL */
+    const char *alpn;        /* the negotiated protocol, or NULL */
+    const unsigned char *exporter; /* RFC 9266 tls-exporter, 32 bytes; NULL unless TLS 1.3 */
+    size_t exporter_len;
+    const unsigned char *end_point; /* RFC 5929 tls-server-end-point hash of our certificate */
+    size_t end_point_len;
+};
+
+enum conn_close_reason {
+    CONN_CLOSED_LOCAL,   /* conn_close() finished */
+    CONN_CLOSED_PEER,    /* EOF or reset from the peer */
+    CONN_CLOSED_TLS,     /* TLS handshake or record failure */
+    CONN_CLOSED_OVERFLOW,/* output above max_output_bytes */
+    CONN_CLOSED_ERROR,   /* other socket error */
+};
+
+struct conn_handler {
+    /* The direct-TLS handshake (accepted connections on a LISTEN_DIRECT_TLS listener)
+     * or the STARTTLS handshake finished. */
+    void (*tls_done)(void *ud, struct conn *c, const struct conn_tls_info *info);
+    void (*stream_open)(void *ud, struct conn *c, const struct xml_node *header,
+                        const char *content_ns);
+    /* Consumes: st. */
+    void (*stanza)(void *ud, struct conn *c, struct stanza *st);
+    void (*stream_close)(void *ud, struct conn *c);
+    void (*parse_error)(void *ud, struct conn *c, enum parser_error err, const char *detail);
+    /* The connection is gone (after conn_close() or a peer/socket failure). Never
+     * called from inside a conn_* call. c is invalid once this returns. */
+    void (*closed)(void *ud, struct conn *c, enum conn_close_reason why);
+};
+
+/* Queues a stanza, serialised with the connection's content namespace. Consumes: st.
+ * Returns 0, YB_ECLOSED (closing: dropped), or YB_ELIMIT (pending output above the
+ * limit: dropped, and the connection is aborted with CONN_CLOSED_OVERFLOW). */
+int conn_send(struct conn *c, struct stanza *st);
+/* Queues raw bytes (stream headers, features, errors). Same returns. */
+int conn_send_raw(struct conn *c, const char *data, size_t len);
+/* The default namespace stanzas are written in (default "jabber:client"). */
+void conn_set_content_ns(struct conn *c, const char *ns);
+/* Starts the server side of TLS after the queued output (e.g. <proceed/>) is on the
+ * wire; the parser restarts; tls_done() follows, or closed(CONN_CLOSED_TLS). */
+void conn_starttls(struct conn *c);
+/* Resets the parser for a new stream (after SASL success). */
+void conn_restart_stream(struct conn *c);
+/* Flushes queued output, closes TLS cleanly (close_notify) and the socket; closed()
+ * follows. Safe to call twice. */
+void conn_close(struct conn *c);
+/* Drops queued output and closes at once; closed() follows. */
+void conn_abort(struct conn *c);
+
+/* Borrowed while c lives. */
+const char *conn_peer_ip(const struct conn *c);   /* "127.0.0.1", "::1" */
+int conn_peer_port(const struct conn *c);
+const char *conn_listener_name(const struct conn *c);
+bool conn_is_tls(const struct conn *c);
+/* Unique per process, for logs ("c2s#12"). */
+unsigned long conn_id(const struct conn *c);
+size_t conn_pending_output(const struct conn *c);
+
+#endif

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * config.h: the server's configuration, read from one YAML file (libyaml). Every
+ * key is declared in one table in config.c with its type, default and check;
+ * unknown keys and bad values are refused with "file:line: message". A config with
+ * no file at all (embedded defaults) serves "localhost" from ./yerba-data.
+ * Core thread only.
+ */
+#ifndef YB_SERVER_CONFIG_H
+#define YB_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+enum config_conflict {
+    CONFLICT_REPLACE, /* the new session wins; the old gets a <conflict/> stream error */
+    CONFLICT_REFUSE,  /* the new bind gets a conflict stanza error */
+};
+
+enum config_listener_kind { LISTENER_C2S };
+enum config_listener_tls { LISTENER_TLS_STARTTLS, LISTENER_TLS_DIRECT };
+
+struct config_listener {
+    enum config_listener_kind kind;
+    enum config_listener_tls tls;
+    char *address; /* "::" (with IPv4-mapped where the system allows) or an address */
+    int port;
+};
+
+struct config_host {
+    char *domain;            /* nameprep'd */
+    char *certificate;       /* PEM file; NULL: <data_dir>/certs/<domain>.crt (generated) */
+    char *key;               /* PEM file; NULL: <data_dir>/certs/<domain>.key (generated) */
+    char **admins;           /* bare JIDs */
+    size_t n_admins;
+    size_t offline_quota;    /* messages per account; 0 disables offline storage */
+    enum config_conflict resource_conflict;
+    size_t max_resources;    /* sessions per account */
+};
+
+struct config {
+    char *path;              /* the file read, or NULL for embedded defaults */
+    char *data_dir;          /* default "./yerba-data" (relative to the cwd) */
+    char *database;          /* default <data_dir>/yerba.sqlite */
+    char *admin_socket;      /* default <data_dir>/yerbad.sock */
+    char *log_level;         /* "debug" | "info" | "warn" | "error"; default "info" */
+    unsigned io_threads;     /* default 0 (everything on the core loop) */
+
+    struct config_host *hosts;
+    size_t n_hosts;
+    struct config_listener *listeners;
+    size_t n_listeners;
+
+    /* c2s */
+    bool require_tls;                /* default true: no SASL before TLS */
+    bool allow_plain;                /* PLAIN over TLS; default true */
+    unsigned scram_iterations;       /* default 4096 */
+    unsigned auth_timeout_s;         /* unauthenticated stream lifetime; default 30 */
+    size_t max_stanza_bytes;         /* default 262144 */
+    size_t max_output_bytes;         /* per connection; default 1 MiB */
+    unsigned auth_fail_delay_ms;     /* first delay after a failure, doubled; default 250 */
+    unsigned auth_fail_delay_max_ms; /* default 8000 */
+};
+
+/* Loads path (NULL: embedded defaults only). On error returns NULL and writes
+ * "file:line: message" lines to err. */
+struct config *config_load(const char *path, struct buf *err);
+/* Accepts NULL. */
+void config_free(struct config *cfg);
+/* The host entry for domain, or NULL. */
+const struct config_host *config_find_host(const struct config *cfg, const char *domain);
+
+#endif
