@@ -31,6 +31,8 @@ struct conn_tls_info {
     size_t exporter_len;
     const unsigned char *end_point; /* RFC 5929 tls-server-end-point hash of our certificate */
     size_t end_point_len;
+    const unsigned char *unique; /* RFC 5929 tls-unique (see tls.c for TLS 1.3) */
+    size_t unique_len;
 };
 
 enum conn_close_reason {

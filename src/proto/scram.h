@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * scram.h: SCRAM (RFC 5802, RFC 7677) for the server side, with SHA-1, SHA-256 and
- * SHA-512, and channel binding (tls-exporter RFC 9266, tls-server-end-point RFC 5929)
+ * SHA-512, and channel binding (tls-exporter RFC 9266, tls-server-end-point and tls-unique RFC 5929)
  * for the -PLUS variants. Key derivation (PBKDF2) is slow on purpose: never call
  * scram_keys_derive() or scram_keys_generate() on the core thread.
  * No sockets and no TLS objects here: channel-binding bytes are passed in.
@@ -50,6 +50,9 @@ struct scram_cb {
     size_t tls_exporter_len;
     const unsigned char *tls_server_end_point; /* certificate hash, or NULL */
     size_t tls_server_end_point_len;
+    /* RFC 5929 tls-unique, or NULL. COMPAT: slixmpp 1.8 asks for it on TLS 1.3 too. */
+    const unsigned char *tls_unique;
+    size_t tls_unique_len;
     bool server_supports_plus; /* the server advertised -PLUS mechanisms */
 };
 

@@ -67,6 +67,11 @@ struct config {
 /* Loads path (NULL: embedded defaults only). On error returns NULL and writes
  * "file:line: message" lines to err. */
 struct config *config_load(const char *path, struct buf *err);
+/* Like config_load(), from len bytes of YAML in memory, as if read from the file
+ * name: name appears in messages, becomes cfg->path, and relative paths are
+ * resolved against its directory (name NULL or without '/': left relative to the
+ * cwd; messages then say "<string>" for NULL). For tests and fuzzing. */
+struct config *config_load_string(const char *yaml, size_t len, const char *name, struct buf *err);
 /* Accepts NULL. */
 void config_free(struct config *cfg);
 /* The host entry for domain, or NULL. */

@@ -35,7 +35,11 @@ void db_close(struct db *db);
 /* Current schema version (for tests). */
 int db_schema_version(struct db *db);
 
-/* Explicit transactions for batches of calls. Return 0 or YB_EIO. */
+/* Explicit transactions for batches of calls. They nest: inner levels are savepoints,
+ * so db_rollback() undoes only the innermost open level. Return 0 or YB_EIO
+ * (db_commit: also YB_EFULL when the disk fills at commit; a failed outermost commit
+ * is rolled back). Functions below that change several rows are atomic on their own,
+ * inside or outside a transaction. */
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
@@ -56,10 +60,13 @@ struct db_credential {
     unsigned char server_key[DB_MAX_KEY];
 };
 
-/* Creates an account with its credentials. Returns 0, YB_EEXIST, YB_EIO. */
+/* Creates an account with its credentials. Returns 0, YB_EEXIST, YB_EIO, or YB_EINVAL
+ * (a credential with an empty or too long mech, lengths over DB_MAX_*, or the same
+ * mech twice). */
 int db_account_create(struct db *db, const char *host, const char *user,
                       const struct db_credential *creds, size_t n_creds);
-/* Replaces all credentials of an existing account. Returns 0, YB_ENOENT, YB_EIO. */
+/* Replaces all credentials of an existing account. Returns 0, YB_ENOENT, YB_EIO,
+ * YB_EINVAL (as db_account_create). */
 int db_account_set_credentials(struct db *db, const char *host, const char *user,
                                const struct db_credential *creds, size_t n_creds);
 /* Fetches the credential for mech. Returns 0, YB_ENOENT (no account or no such
@@ -69,7 +76,8 @@ int db_account_get_credential(struct db *db, const char *host, const char *user,
 /* True if the account exists (false on error too). */
 bool db_account_exists(struct db *db, const char *host, const char *user);
 /* Deletes the account and every item of every store of that user.
- * Returns 0, YB_ENOENT, YB_EIO. */
+ * Returns 0, YB_ENOENT, YB_EIO. (Store items of a user without an account are
+ * deleted too; the result is then YB_ENOENT.) */
 int db_account_delete(struct db *db, const char *host, const char *user);
 /* Calls fn for each account of host (all hosts when host is NULL), ordered by host
  * then user. fn returns nonzero to stop. Returns 0 or YB_EIO. */
@@ -160,7 +168,9 @@ int storage_open(uv_loop_t *loop, const char *path, struct storage **out);
  * done is never called). */
 int storage_submit(struct storage *s, struct storage_req *req);
 /* Finishes every queued request (their done callbacks run inside this call), stops
- * the worker and closes the database. Must be called on the loop thread. Accepts NULL. */
+ * the worker and closes the database. Must be called on the loop thread; may be
+ * called from a done callback. Accepts NULL. The memory of s is released by the loop
+ * once its uv_async_t has closed: run the loop (uv_run) before uv_loop_close(). */
 void storage_close(struct storage *s);
 /* Requests waiting or running (statistics). */
 size_t storage_pending(const struct storage *s);

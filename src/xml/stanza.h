@@ -33,7 +33,8 @@ struct xml_node {
     enum xml_node_kind kind;
     const char *name; /* element name (local part); NULL for text */
     const char *ns;   /* namespace URI; NULL for text */
-    const char *text; /* text nodes: the characters (not escaped), NUL-terminated */
+    const char *text; /* text nodes: the characters (not escaped), NUL-terminated;
+                         elements: node_text()'s cache, read it through node_text() */
     size_t text_len;
     struct xml_attr *attrs;
     struct xml_node *parent, *first_child, *last_child, *next, *prev;

@@ -1,0 +1,911 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * conn.c: one XML stream connection: socket reads through TLS (memory BIOs) into the
+ * stream parser, parser events out to the core's handler, queued output back through
+ * TLS into batched writes, and the close sequence (flush, close_notify, FIN, linger).
+ * Handler calls happen in conn_dispatch() only: that is where I/O threads will queue
+ * events to the core thread. Never touches sessions or routing (DESIGN.md §2).
+ */
+#include <assert.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include <openssl/buffer.h>
+#include <openssl/err.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "internal.h"
+#include "log.h"
+#include "parser.h"
+#include "stanza.h"
+
+#define CONTENT_NS_DEFAULT "jabber:client"
+
+/* Owns its bytes: either inline after the struct (TLS records) or a stolen plaintext
+ * buffer (heap). */
+struct write_req {
+    uv_write_t req;
+    size_t len;
+    char *heap;
+};
+
+enum conn_event_kind {
+    CONN_EV_TLS_DONE,
+    CONN_EV_STREAM_OPEN,
+    CONN_EV_STANZA,
+    CONN_EV_STREAM_CLOSE,
+    CONN_EV_PARSE_ERROR,
+    CONN_EV_CLOSED,
+};
+
+/* What net tells the core. With I/O threads this becomes the queued message. */
+struct conn_event {
+    enum conn_event_kind kind;
+    union {
+        const struct conn_tls_info *tls;
+        struct {
+            const struct xml_node *header;
+            const char *content_ns;
+        } open;
+        struct stanza *st;
+        struct {
+            enum parser_error err;
+            const char *detail;
+        } error;
+        enum conn_close_reason why;
+    } u;
+};
+
+static unsigned long conn_next_id;
+
+static void conn_begin_close(struct conn *c);
+static void conn_close_now(struct conn *c, enum conn_close_reason why);
+
+const char *
+net__conn_who(const struct conn *c, char *buf)
+{
+    snprintf(buf, NET_WHO_BYTES, "%s#%lu", c->listener->name, c->id);
+    return buf;
+}
+
+static const char *
+close_reason_name(enum conn_close_reason why)
+{
+    switch (why) {
+    case CONN_CLOSED_LOCAL:
+        return "local";
+    case CONN_CLOSED_PEER:
+        return "peer";
+    case CONN_CLOSED_TLS:
+        return "tls";
+    case CONN_CLOSED_OVERFLOW:
+        return "overflow";
+    case CONN_CLOSED_ERROR:
+        return "error";
+    }
+    return "?";
+}
+
+/* The one place where handler functions are called. Calls made by the handler on c
+ * while in_handler > 0 that cannot run inside a parser callback are deferred and
+ * applied by the caller of this function (conn_apply_deferred). */
+static void
+conn_dispatch(struct conn *c, const struct conn_event *ev)
+{
+    const struct conn_handler *h = c->handler;
+    assert(h != NULL);
+    c->in_handler++;
+    switch (ev->kind) {
+    case CONN_EV_TLS_DONE:
+        if (h->tls_done != NULL)
+            h->tls_done(c->ud, c, ev->u.tls);
+        break;
+    case CONN_EV_STREAM_OPEN:
+        if (h->stream_open != NULL)
+            h->stream_open(c->ud, c, ev->u.open.header, ev->u.open.content_ns);
+        break;
+    case CONN_EV_STANZA:
+        if (h->stanza != NULL)
+            h->stanza(c->ud, c, ev->u.st);
+        else
+            stanza_unref(ev->u.st);
+        break;
+    case CONN_EV_STREAM_CLOSE:
+        if (h->stream_close != NULL)
+            h->stream_close(c->ud, c);
+        break;
+    case CONN_EV_PARSE_ERROR:
+        if (h->parse_error != NULL)
+            h->parse_error(c->ud, c, ev->u.error.err, ev->u.error.detail);
+        break;
+    case CONN_EV_CLOSED:
+        if (h->closed != NULL)
+            h->closed(c->ud, c, ev->u.why);
+        break;
+    }
+    c->in_handler--;
+}
+
+/* Parser callbacks. */
+
+static void
+on_stream_open(void *ud, const struct xml_node *header, const char *content_ns)
+{
+    struct conn *c = ud;
+    if (c->state != CONN_OPEN)
+        return;
+    struct conn_event ev = {.kind = CONN_EV_STREAM_OPEN};
+    ev.u.open.header = header;
+    ev.u.open.content_ns = content_ns;
+    conn_dispatch(c, &ev);
+}
+
+static void
+on_stanza(void *ud, struct stanza *st)
+{
+    struct conn *c = ud;
+    if (c->state != CONN_OPEN) {
+        stanza_unref(st);
+        return;
+    }
+    struct conn_event ev = {.kind = CONN_EV_STANZA};
+    ev.u.st = st;
+    conn_dispatch(c, &ev);
+}
+
+static void
+on_stream_close(void *ud)
+{
+    struct conn *c = ud;
+    if (c->state != CONN_OPEN)
+        return;
+    struct conn_event ev = {.kind = CONN_EV_STREAM_CLOSE};
+    conn_dispatch(c, &ev);
+}
+
+static void
+on_parse_error(void *ud, enum parser_error err, const char *detail)
+{
+    struct conn *c = ud;
+    char who[NET_WHO_BYTES];
+    c->parse_failed = true;
+    /* The detail names the fault, not the payload; still, keep it out of info logs. */
+    log_debug(net__conn_who(c, who), "parse error %d: %s", (int)err, detail ? detail : "");
+    if (c->state != CONN_OPEN)
+        return;
+    struct conn_event ev = {.kind = CONN_EV_PARSE_ERROR};
+    ev.u.error.err = err;
+    ev.u.error.detail = detail;
+    conn_dispatch(c, &ev);
+}
+
+static const struct parser_callbacks conn_parser_cbs = {
+    .stream_open = on_stream_open,
+    .stanza = on_stanza,
+    .stream_close = on_stream_close,
+    .error = on_parse_error,
+};
+
+/* Output. */
+
+static int
+conn_tls_encrypt(struct conn *c)
+{
+    if (c->ssl == NULL || !c->tls_up || c->tls_failed || c->out.len == 0)
+        return 0;
+    if (c->out.len > INT_MAX) {
+        conn_close_now(c, CONN_CLOSED_OVERFLOW);
+        return YB_ELIMIT;
+    }
+    ERR_clear_error();
+    /* A memory BIO never pushes back, so SSL_write takes everything at once. */
+    int r = SSL_write(c->ssl, c->out.data, (int)c->out.len);
+    if (r <= 0) {
+        char who[NET_WHO_BYTES];
+        net__tls_log_errors(LOG_WARN, net__conn_who(c, who), "TLS write failed");
+        c->tls_failed = true;
+        conn_close_now(c, CONN_CLOSED_TLS);
+        return YB_EIO;
+    }
+    buf_fini(&c->out);
+    return 0;
+}
+
+/* A memory BIO keeps its largest buffer until freed: replace one that grew, once it
+ * is drained, so idle connections give the memory back. */
+static void
+conn_tls_trim(struct conn *c, bool read_side)
+{
+    BIO *b = read_side ? SSL_get_rbio(c->ssl) : SSL_get_wbio(c->ssl);
+    BUF_MEM *bm = NULL;
+    if (b == NULL || BIO_ctrl_pending(b) != 0)
+        return;
+    BIO_get_mem_ptr(b, &bm);
+    if (bm == NULL || bm->max <= NET_TLS_BIO_KEEP_BYTES)
+        return;
+    BIO *fresh = BIO_new(BIO_s_mem());
+    if (fresh == NULL)
+        return;
+    BIO_set_mem_eof_return(fresh, -1);
+    if (read_side)
+        SSL_set0_rbio(c->ssl, fresh);
+    else
+        SSL_set0_wbio(c->ssl, fresh);
+}
+
+static void
+on_write(uv_write_t *req, int status)
+{
+    struct write_req *wr = (struct write_req *)req;
+    struct conn *c = req->handle->data;
+    assert(c->in_flight >= wr->len);
+    c->in_flight -= wr->len;
+    yb_free(wr->heap);
+    yb_free(wr);
+    if (status < 0 && c->state != CONN_CLOSED) {
+        char who[NET_WHO_BYTES];
+        log_debug(net__conn_who(c, who), "write failed: %s", uv_strerror(status));
+        enum conn_close_reason why = CONN_CLOSED_ERROR;
+        if (c->state == CONN_CLOSING)
+            why = c->why;
+        else if (status == UV_EPIPE || status == UV_ECONNRESET)
+            why = CONN_CLOSED_PEER;
+        conn_close_now(c, why);
+    }
+}
+
+void
+net__conn_flush(struct conn *c)
+{
+    if (c->is_dirty) {
+        list_remove(&c->queue);
+        c->is_dirty = false;
+    }
+    if (c->state == CONN_CLOSED)
+        return;
+    struct write_req *wr;
+    char *data;
+    size_t len;
+    if (c->ssl != NULL) {
+        if (conn_tls_encrypt(c) != 0)
+            return;
+        BIO *wbio = SSL_get_wbio(c->ssl);
+        len = BIO_ctrl_pending(wbio);
+        if (len == 0)
+            return;
+        wr = len <= INT_MAX ? yb_malloc(sizeof *wr + len) : NULL;
+        if (wr == NULL) {
+            conn_close_now(c, CONN_CLOSED_ERROR);
+            return;
+        }
+        data = (char *)(wr + 1);
+        wr->heap = NULL;
+        int got = BIO_read(wbio, data, (int)len);
+        assert(got == (int)len);
+        (void)got;
+        if (c->tls_up)
+            conn_tls_trim(c, false);
+    } else {
+        len = c->out.len;
+        if (len == 0)
+            return;
+        wr = yb_malloc(sizeof *wr);
+        if (wr == NULL) {
+            conn_close_now(c, CONN_CLOSED_ERROR);
+            return;
+        }
+        /* The plaintext buffer becomes the write's: no copy, and the conn holds
+         * nothing until it queues more. */
+        data = wr->heap = buf_steal(&c->out);
+    }
+    wr->len = len;
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    c->in_flight += len;
+    int rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc != 0) {
+        char who[NET_WHO_BYTES];
+        c->in_flight -= len;
+        yb_free(wr->heap);
+        yb_free(wr);
+        log_debug(net__conn_who(c, who), "write failed: %s", uv_strerror(rc));
+        conn_close_now(c, c->state == CONN_CLOSING ? c->why : CONN_CLOSED_ERROR);
+    }
+}
+
+/* After bytes were added to c->out. */
+static int
+conn_queued(struct conn *c)
+{
+    if (c->out.len + c->in_flight > c->net->cfg.max_output_bytes) {
+        char who[NET_WHO_BYTES];
+        log_warn(net__conn_who(c, who), "output above %zu bytes (peer not reading): aborting",
+                 c->net->cfg.max_output_bytes);
+        conn_close_now(c, CONN_CLOSED_OVERFLOW);
+        return YB_ELIMIT;
+    }
+    net__conn_mark_dirty(c);
+    return 0;
+}
+
+static const char *
+conn_content_ns(const struct conn *c)
+{
+    return c->content_ns != NULL ? c->content_ns : CONTENT_NS_DEFAULT;
+}
+
+int
+conn_send(struct conn *c, struct stanza *st)
+{
+    if (c->state != CONN_OPEN) {
+        stanza_unref(st);
+        return YB_ECLOSED;
+    }
+    size_t before = c->out.len;
+    int rc = stanza_serialize(st, conn_content_ns(c), &c->out);
+    stanza_unref(st);
+    if (rc != 0) {
+        c->out.len = before;
+        if (c->out.data != NULL)
+            c->out.data[before] = '\0';
+        return rc;
+    }
+    return conn_queued(c);
+}
+
+int
+conn_send_raw(struct conn *c, const char *data, size_t len)
+{
+    if (c->state != CONN_OPEN)
+        return YB_ECLOSED;
+    int rc = buf_append(&c->out, data, len);
+    if (rc != 0)
+        return rc;
+    return conn_queued(c);
+}
+
+void
+conn_set_content_ns(struct conn *c, const char *ns)
+{
+    char *copy = NULL;
+    if (ns != NULL && strcmp(ns, CONTENT_NS_DEFAULT) != 0) {
+        copy = yb_strdup(ns);
+        if (copy == NULL)
+            return;
+    }
+    yb_free(c->content_ns);
+    c->content_ns = copy;
+}
+
+/* Deferred actions. */
+
+static void
+conn_defer(struct conn *c, unsigned action)
+{
+    c->deferred |= (uint8_t)action;
+    /* Stop after the current element: the rest must be read with the new state. */
+    if (c->is_feeding && !c->parse_failed)
+        parser_suspend(c->parser);
+}
+
+static void
+conn_do_restart(struct conn *c)
+{
+    if (parser_reset(c->parser) != 0) {
+        conn_close_now(c, CONN_CLOSED_ERROR);
+        return;
+    }
+    c->parse_failed = false;
+}
+
+static void
+conn_do_starttls(struct conn *c)
+{
+    char who[NET_WHO_BYTES];
+    /* The <proceed/> goes out in plaintext before the SSL object exists. */
+    net__conn_flush(c);
+    if (c->state != CONN_OPEN)
+        return;
+    c->ssl = net__tls_new_ssl(c->net, c);
+    if (c->ssl == NULL) {
+        conn_close_now(c, CONN_CLOSED_TLS);
+        return;
+    }
+    log_debug(net__conn_who(c, who), "STARTTLS");
+    conn_do_restart(c);
+}
+
+/* Applies what a handler asked for while it ran. Returns true when the parser was
+ * reset, so the bytes that followed the triggering element must be dropped. */
+static bool
+conn_apply_deferred(struct conn *c)
+{
+    unsigned d = c->deferred;
+    c->deferred = 0;
+    if (d == 0 || c->state == CONN_CLOSED)
+        return false;
+    if (d & CONN_DEFER_CLOSE) {
+        conn_begin_close(c);
+        return false;
+    }
+    if (c->state != CONN_OPEN)
+        return false;
+    if (d & CONN_DEFER_STARTTLS)
+        conn_do_starttls(c);
+    else if (d & CONN_DEFER_RESTART)
+        conn_do_restart(c);
+    /* RFC 6120 §5.4.3.3 and STARTTLS command injection: what the peer sent after the
+     * element that triggered the restart belongs to no stream. */
+    c->discard_rest = true;
+    return true;
+}
+
+/* Input. */
+
+static void
+conn_feed(struct conn *c, const char *data, size_t len)
+{
+    if (c->parse_failed || c->discard_rest || c->state != CONN_OPEN)
+        return;
+    c->is_feeding = true;
+    enum parser_status st = parser_feed(c->parser, data, len);
+    c->is_feeding = false;
+    while (st == PARSER_SUSPENDED && c->state == CONN_OPEN) {
+        if (conn_apply_deferred(c) || c->state != CONN_OPEN)
+            return;
+        c->is_feeding = true;
+        st = parser_resume(c->parser);
+        c->is_feeding = false;
+    }
+    if (st == PARSER_FAILED)
+        c->parse_failed = true;
+    conn_apply_deferred(c);
+}
+
+/* A fatal TLS error: send the alert OpenSSL queued, then close. */
+static void
+conn_tls_fail(struct conn *c, const char *what)
+{
+    char who[NET_WHO_BYTES];
+    net__tls_log_errors(LOG_INFO, net__conn_who(c, who), what);
+    c->tls_failed = true;
+    if (c->state != CONN_OPEN)
+        return;
+    c->state = CONN_CLOSING;
+    c->why = CONN_CLOSED_TLS;
+    conn_begin_close(c);
+}
+
+static void
+conn_tls_handshake_done(struct conn *c)
+{
+    char who[NET_WHO_BYTES];
+    struct net__tls_info_storage storage;
+    struct conn_tls_info info;
+    c->tls_up = true;
+    net__tls_info(c->ssl, &info, &storage);
+    log_debug(net__conn_who(c, who), "TLS up: %s %s sni=%s alpn=%s", info.version, info.cipher,
+              info.sni ? info.sni : "-", info.alpn ? info.alpn : "-");
+    net__conn_mark_dirty(c); /* the last handshake flight, session tickets */
+    struct conn_event ev = {.kind = CONN_EV_TLS_DONE};
+    ev.u.tls = &info;
+    conn_dispatch(c, &ev);
+    conn_apply_deferred(c);
+}
+
+static void
+conn_tls_input(struct conn *c, const char *data, size_t len)
+{
+    BIO *rbio = SSL_get_rbio(c->ssl);
+    if (BIO_write(rbio, data, (int)len) != (int)len) {
+        conn_close_now(c, CONN_CLOSED_ERROR);
+        return;
+    }
+    if (!c->tls_up) {
+        ERR_clear_error();
+        int r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e != SSL_ERROR_WANT_READ) {
+                conn_tls_fail(c, "TLS handshake failed");
+                return;
+            }
+            if (BIO_ctrl_pending(SSL_get_wbio(c->ssl)) > 0)
+                net__conn_mark_dirty(c);
+            conn_tls_trim(c, true);
+            return;
+        }
+        conn_tls_handshake_done(c);
+        if (c->state != CONN_OPEN)
+            return;
+    }
+    char *scratch = c->net->tls_scratch;
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_read(c->ssl, scratch, NET_TLS_SCRATCH_BYTES);
+        if (r > 0) {
+            conn_feed(c, scratch, (size_t)r);
+            if (c->state != CONN_OPEN)
+                return;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ)
+            break;
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            /* The peer's close_notify: answer with ours and close. */
+            c->state = CONN_CLOSING;
+            c->why = CONN_CLOSED_PEER;
+            conn_begin_close(c);
+            return;
+        }
+        conn_tls_fail(c, "TLS read failed");
+        return;
+    }
+    /* Alerts, tickets, KeyUpdate answers. */
+    if (BIO_ctrl_pending(SSL_get_wbio(c->ssl)) > 0)
+        net__conn_mark_dirty(c);
+    conn_tls_trim(c, true);
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct conn *c = h->data;
+    (void)suggested;
+    /* Safe to share: libuv calls read_cb with these bytes before the next alloc_cb,
+     * and read_cb consumes them synchronously. */
+    assert(!c->net->is_reading);
+    c->net->is_reading = true;
+    *b = uv_buf_init(c->net->read_buf, NET_READ_BUF_BYTES);
+}
+
+static void
+conn_read_error(struct conn *c, ssize_t nread)
+{
+    char who[NET_WHO_BYTES];
+    if (nread == UV_EOF) {
+        c->peer_eof = true;
+        if (c->state == CONN_OPEN) {
+            /* A half-close ends the stream too: we do not keep writing to a peer
+             * that has stopped talking. */
+            log_debug(net__conn_who(c, who), "peer closed the connection");
+            c->state = CONN_CLOSING;
+            c->why = CONN_CLOSED_PEER;
+            conn_begin_close(c);
+        } else if (c->state == CONN_CLOSING && c->shut_down) {
+            conn_close_now(c, c->why);
+        }
+        return;
+    }
+    log_debug(net__conn_who(c, who), "read failed: %s", uv_strerror((int)nread));
+    enum conn_close_reason why = nread == UV_ECONNRESET ? CONN_CLOSED_PEER : CONN_CLOSED_ERROR;
+    conn_close_now(c, c->state == CONN_CLOSING ? c->why : why);
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct conn *c = s->data;
+    c->net->is_reading = false;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        conn_read_error(c, nread);
+        return;
+    }
+    /* While closing, input is read only to see the peer's FIN, and dropped. */
+    if (c->state != CONN_OPEN)
+        return;
+    c->discard_rest = false;
+    if (c->ssl != NULL)
+        conn_tls_input(c, b->base, (size_t)nread);
+    else
+        conn_feed(c, b->base, (size_t)nread);
+}
+
+/* Closing. */
+
+static void
+conn_free(struct conn *c)
+{
+    parser_free(c->parser);
+    SSL_free(c->ssl);
+    buf_fini(&c->out);
+    yb_free(c->content_ns);
+    yb_free(c);
+}
+
+static void
+on_close(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    char who[NET_WHO_BYTES];
+    assert(c->in_flight == 0);
+    list_remove(&c->link);
+    log_debug(net__conn_who(c, who), "closed (%s)",
+              close_reason_name((enum conn_close_reason)c->why));
+    if (c->handler != NULL) {
+        struct conn_event ev = {.kind = CONN_EV_CLOSED};
+        ev.u.why = (enum conn_close_reason)c->why;
+        conn_dispatch(c, &ev);
+    }
+    conn_free(c);
+}
+
+/* Closes the socket now; pending writes are cancelled. closed() follows from the
+ * close callback, never from here. */
+static void
+conn_close_now(struct conn *c, enum conn_close_reason why)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    c->state = CONN_CLOSED;
+    c->why = (uint8_t)why;
+    buf_fini(&c->out);
+    list_remove(&c->queue);
+    c->is_dirty = false;
+    if (c->is_feeding && !c->parse_failed)
+        parser_suspend(c->parser);
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->handle->data;
+    yb_free(req);
+    if (c->state == CONN_CLOSED)
+        return;
+    c->shut_down = true;
+    /* Waiting for the peer's FIN before close(2) keeps the kernel from answering
+     * late input with a reset that could destroy our last bytes (the stream error,
+     * the close_notify) before the peer reads them. The close timer bounds this. */
+    if (status < 0 || c->peer_eof || c->no_linger)
+        conn_close_now(c, (enum conn_close_reason)c->why);
+}
+
+/* Flush, close_notify, FIN. c->state is CONN_CLOSING and c->why set. */
+static void
+conn_begin_close(struct conn *c)
+{
+    assert(c->state == CONN_CLOSING);
+    if (c->ssl != NULL && c->tls_up && !c->tls_failed) {
+        if (conn_tls_encrypt(c) != 0)
+            return;
+        ERR_clear_error();
+        /* Sends our close_notify; we do not wait for the peer's. */
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+    }
+    net__conn_flush(c);
+    if (c->state == CONN_CLOSED)
+        return;
+    buf_fini(&c->out); /* plaintext queued before a handshake that never finished */
+    uv_shutdown_t *req = yb_malloc(sizeof *req);
+    if (req == NULL || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        yb_free(req);
+        conn_close_now(c, (enum conn_close_reason)c->why);
+        return;
+    }
+    net__conn_closing(c);
+}
+
+void
+net__conn_shutdown_now(struct conn *c, bool goodbye)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    enum conn_close_reason why =
+        c->state == CONN_CLOSING ? (enum conn_close_reason)c->why : CONN_CLOSED_LOCAL;
+    if (goodbye && c->state == CONN_OPEN && c->in_flight == 0) {
+        /* Best effort, without waiting: whatever the socket takes now. */
+        char *data = NULL;
+        size_t len = 0;
+        if (c->ssl != NULL && c->tls_up && !c->tls_failed) {
+            if (conn_tls_encrypt(c) != 0)
+                return;
+            ERR_clear_error();
+            SSL_shutdown(c->ssl);
+            ERR_clear_error();
+            BIO *wbio = SSL_get_wbio(c->ssl);
+            len = BIO_ctrl_pending(wbio);
+            if (len > 0 && len <= INT_MAX && (data = yb_malloc(len)) != NULL)
+                len = (size_t)BIO_read(wbio, data, (int)len);
+        } else if (c->ssl == NULL && c->out.len > 0) {
+            len = c->out.len;
+            data = buf_steal(&c->out);
+        }
+        if (data != NULL) {
+            uv_buf_t b = uv_buf_init(data, (unsigned)len);
+            (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+            yb_free(data);
+        }
+    }
+    conn_close_now(c, why);
+}
+
+/* The conn_* API. */
+
+void
+conn_starttls(struct conn *c)
+{
+    char who[NET_WHO_BYTES];
+    if (c->state != CONN_OPEN)
+        return;
+    if (c->ssl != NULL) {
+        log_warn(net__conn_who(c, who), "STARTTLS on a TLS connection: ignored");
+        return;
+    }
+    if (c->in_handler > 0) {
+        conn_defer(c, CONN_DEFER_STARTTLS);
+        return;
+    }
+    conn_do_starttls(c);
+}
+
+void
+conn_restart_stream(struct conn *c)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    if (c->in_handler > 0) {
+        conn_defer(c, CONN_DEFER_RESTART);
+        return;
+    }
+    conn_do_restart(c);
+}
+
+void
+conn_close(struct conn *c)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    c->state = CONN_CLOSING;
+    c->why = CONN_CLOSED_LOCAL;
+    if (c->in_handler > 0) {
+        conn_defer(c, CONN_DEFER_CLOSE);
+        return;
+    }
+    conn_begin_close(c);
+}
+
+void
+conn_abort(struct conn *c)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    conn_close_now(c,
+                   c->state == CONN_CLOSING ? (enum conn_close_reason)c->why : CONN_CLOSED_LOCAL);
+}
+
+const char *
+conn_peer_ip(const struct conn *c)
+{
+    return c->peer_ip;
+}
+
+int
+conn_peer_port(const struct conn *c)
+{
+    return c->peer_port;
+}
+
+const char *
+conn_listener_name(const struct conn *c)
+{
+    return c->listener->name;
+}
+
+bool
+conn_is_tls(const struct conn *c)
+{
+    return c->ssl != NULL && c->tls_up;
+}
+
+unsigned long
+conn_id(const struct conn *c)
+{
+    return c->id;
+}
+
+size_t
+conn_pending_output(const struct conn *c)
+{
+    size_t n = c->out.len + c->in_flight;
+    if (c->ssl != NULL)
+        n += BIO_ctrl_pending(SSL_get_wbio(c->ssl));
+    return n;
+}
+
+/* Accepting. */
+
+static void
+conn_set_peer(struct conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    strcpy(c->peer_ip, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(sin, c->peer_ip, sizeof c->peer_ip);
+        c->peer_port = ntohs(sin->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+        c->peer_port = ntohs(sin6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            /* A dual-stack "::" listener: report IPv4 peers as IPv4, so per-IP limits
+             * and logs see one form. */
+            struct sockaddr_in sin;
+            memset(&sin, 0, sizeof sin);
+            sin.sin_family = AF_INET;
+            memcpy(&sin.sin_addr, &sin6->sin6_addr.s6_addr[12], 4);
+            uv_ip4_name(&sin, c->peer_ip, sizeof c->peer_ip);
+        } else {
+            uv_ip6_name(sin6, c->peer_ip, sizeof c->peer_ip);
+        }
+    }
+}
+
+void
+net__conn_accept(struct listener *l)
+{
+    struct net *n = l->net;
+    char who[NET_WHO_BYTES];
+    struct conn *c = yb_calloc(1, sizeof *c);
+    if (c == NULL) {
+        /* libuv holds the accepted socket until uv_accept; under OOM we cannot take
+         * it. The server aborts on OOM, so this is for the shared library only. */
+        log_error(l->name, "out of memory accepting a connection");
+        return;
+    }
+    c->net = n;
+    c->listener = l;
+    c->id = ++conn_next_id;
+    c->state = CONN_OPEN;
+    buf_init(&c->out);
+    list_init(&c->queue);
+    list_insert_tail(&n->conns, &c->link);
+    uv_tcp_init(n->loop, &c->tcp);
+    c->tcp.data = c;
+    int rc = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp);
+    if (rc != 0) {
+        log_warn(l->name, "accept failed: %s", uv_strerror(rc));
+        conn_close_now(c, CONN_CLOSED_ERROR);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    conn_set_peer(c);
+    net__conn_who(c, who);
+    c->parser = parser_new(&n->cfg.parser, &conn_parser_cbs, c);
+    if (c->parser == NULL) {
+        log_error(who, "out of memory for the stream parser");
+        conn_close_now(c, CONN_CLOSED_ERROR);
+        return;
+    }
+    if (l->tls == LISTEN_DIRECT_TLS && (c->ssl = net__tls_new_ssl(n, c)) == NULL) {
+        conn_close_now(c, CONN_CLOSED_TLS);
+        return;
+    }
+    c->in_handler++;
+    c->handler = l->accept(l->ud, c, &c->ud);
+    c->in_handler--;
+    if (c->handler == NULL) {
+        log_debug(who, "refused connection from %s port %u", c->peer_ip, c->peer_port);
+        c->deferred = 0;
+        conn_close_now(c, CONN_CLOSED_LOCAL);
+        return;
+    }
+    log_debug(who, "connection from %s port %u", c->peer_ip, c->peer_port);
+    rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc != 0) {
+        log_warn(who, "cannot read: %s", uv_strerror(rc));
+        conn_close_now(c, CONN_CLOSED_ERROR);
+        return;
+    }
+    conn_apply_deferred(c);
+}

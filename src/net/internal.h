@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * internal.h: what the files of src/net share and nothing else may see: the net,
+ * listener and conn structures, the TLS identity table and the functions that cross
+ * net.c (loop, listeners, flush scheduling), conn.c (one connection's bytes, parser
+ * and lifecycle) and tls.c (OpenSSL contexts, certificates). See
+ * docs/internals/net.md.
+ */
+#ifndef YB_NET_INTERNAL_H
+#define YB_NET_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "conn.h"
+#include "list.h"
+#include "log.h"
+#include "net.h"
+
+/* One read buffer per loop: libuv's alloc_cb hands it to every connection, because
+ * read_cb consumes the bytes synchronously (DESIGN.md §5). */
+#define NET_READ_BUF_BYTES (64 * 1024)
+/* SSL_read gives at most one record (16 KiB) per call. */
+#define NET_TLS_SCRATCH_BYTES (16 * 1024)
+/* A memory BIO keeps its largest buffer until freed; one that grew beyond this is
+ * replaced once drained, so an idle connection holds little. */
+#define NET_TLS_BIO_KEEP_BYTES 4096
+/* Used when net_config.max_output_bytes is 0. */
+#define NET_DEFAULT_MAX_OUTPUT (1024 * 1024)
+/* A graceful close (flush, close_notify, FIN, wait for the peer's FIN) that has not
+ * finished after this long is cut short. */
+#define NET_CLOSE_TIMEOUT_MS 5000
+#define NET_LISTEN_BACKLOG   511
+/* Room for "<listener name>#<id>" in log lines. */
+#define NET_WHO_BYTES 64
+
+struct tls_identity {
+    char *domain; /* lower case */
+    SSL_CTX *ctx; /* one reference; SSL objects hold their own */
+};
+
+struct listener {
+    uv_tcp_t tcp; /* tcp.data = the listener */
+    struct net *net;
+    net_accept_fn accept;
+    void *ud;
+    enum listen_tls tls;
+    char *name;
+    unsigned char *alpn_wire; /* the ALPN protocol in wire format (length-prefixed), or NULL */
+    size_t alpn_wire_len;
+    int port;
+    bool is_open; /* false after net_stop_listening() */
+};
+
+struct net {
+    uv_loop_t *loop;
+    struct net_config cfg;
+    struct listener **listeners; /* in the order opened; freed by net_free() */
+    size_t n_listeners;
+    struct list_node conns;   /* every conn until its uv_close callback */
+    struct list_node dirty;   /* conns with output to flush before the loop sleeps */
+    struct list_node closing; /* conns in a graceful close, oldest first */
+    uv_prepare_t flush_handle;
+    uv_timer_t close_timer;
+    unsigned n_closing_handles; /* our handles whose close callback has not run yet */
+    struct tls_identity *ids;
+    size_t n_ids;
+    char *read_buf;    /* NET_READ_BUF_BYTES, shared by every conn's reads */
+    char *tls_scratch; /* NET_TLS_SCRATCH_BYTES, decrypted bytes before the parser */
+    bool is_reading;   /* read_buf is lent out to a read in progress */
+};
+
+enum conn_state {
+    CONN_OPEN,
+    CONN_CLOSING, /* conn_close() or peer EOF: flushing, then close_notify and FIN */
+    CONN_CLOSED,  /* uv_close() called; the close callback frees the conn */
+};
+
+/* Actions requested from inside a handler callback, applied when it returns. */
+enum {
+    CONN_DEFER_STARTTLS = 1u << 0,
+    CONN_DEFER_RESTART = 1u << 1,
+    CONN_DEFER_CLOSE = 1u << 2,
+};
+
+/* One connection. Per-connection memory is a tracked figure: no inline buffers
+ * beyond the peer address; output and TLS buffers exist only while in use. */
+struct conn {
+    uv_tcp_t tcp; /* tcp.data = the conn */
+    struct net *net;
+    struct listener *listener;
+    const struct conn_handler *handler; /* NULL until accepted by the core */
+    void *ud;
+    struct parser *parser;
+    SSL *ssl;         /* NULL until TLS starts; app data = the conn */
+    char *content_ns; /* NULL: "jabber:client" */
+    struct buf out;   /* pending plaintext; empty and unallocated when idle */
+    size_t in_flight; /* bytes handed to uv_write and not yet completed */
+    uint64_t close_deadline_ms;
+    struct list_node link;  /* net->conns */
+    struct list_node queue; /* net->dirty while open, net->closing while closing */
+    unsigned long id;
+    unsigned in_handler; /* depth of handler calls in progress for this conn */
+    uint16_t peer_port;
+    uint8_t state;         /* enum conn_state */
+    uint8_t deferred;      /* CONN_DEFER_* */
+    uint8_t why;           /* enum conn_close_reason, for closed() */
+    bool is_feeding : 1;   /* inside parser_feed/parser_resume */
+    bool is_dirty : 1;     /* linked in net->dirty */
+    bool tls_up : 1;       /* handshake finished */
+    bool tls_failed : 1;   /* fatal TLS error: no SSL_shutdown */
+    bool parse_failed : 1; /* the parser reported an error; input is ignored */
+    bool discard_rest : 1; /* drop the rest of the current read (after a restart) */
+    bool peer_eof : 1;     /* the peer's FIN arrived */
+    bool shut_down : 1;    /* our FIN is out (uv_shutdown finished) */
+    bool no_linger : 1;    /* close without waiting for the peer's FIN */
+    char peer_ip[46];      /* INET6_ADDRSTRLEN */
+};
+
+/* net.c */
+/* Queues c for the flush before the loop sleeps. */
+void net__conn_mark_dirty(struct conn *c);
+/* Moves c from the dirty list to the closing list (deadline set now). */
+void net__conn_closing(struct conn *c);
+/* The close timer's clock. */
+uint64_t net__now_ms(const struct net *n);
+
+/* conn.c */
+/* Accepts a connection from l (listener callback). */
+void net__conn_accept(struct listener *l);
+/* Writes c's pending output now. */
+void net__conn_flush(struct conn *c);
+/* Closing deadline passed, or net_free(): closes at once (best effort goodbye). */
+void net__conn_shutdown_now(struct conn *c, bool goodbye);
+/* "c2s#12" into buf (NET_WHO_BYTES); returns buf. */
+const char *net__conn_who(const struct conn *c, char *buf);
+
+/* tls.c */
+/* A new server-side SSL for c with the default identity, or NULL (logged). */
+SSL *net__tls_new_ssl(struct net *n, struct conn *c);
+/* The handshake's results for tls_done(); strings point into storage. */
+struct net__tls_info_storage {
+    char alpn[256];
+    unsigned char exporter[32];
+    unsigned char unique[EVP_MAX_MD_SIZE];
+    unsigned char end_point[64]; /* EVP_MAX_MD_SIZE */
+};
+void net__tls_info(SSL *ssl, struct conn_tls_info *info, struct net__tls_info_storage *st);
+/* Logs what, with the first error of OpenSSL's queue, as one line for who; clears
+ * the queue. */
+void net__tls_log_errors(enum log_level level, const char *who, const char *what);
+void net__tls_free_identities(struct net *n);
+
+#endif

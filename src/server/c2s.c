@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * c2s.c: client-to-server streams (RFC 6120 §4, §5, §7): stream header checks,
+ * features, STARTTLS, handing SASL to sasl.c, resource binding and the legacy session
+ * request, stream errors and closing. Once a stream is bound its stanzas go to the
+ * router. The socket, TLS and parser are net/'s; this file only sees conn_* calls.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+#define NS_XEP0440 "urn:xmpp:sasl-cb:0"
+#define MAX_SASL_FAILURES 3
+
+static const char *
+stream_ns_header(void)
+{
+    return "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'";
+}
+
+static void
+send_str(struct session *s, const char *str)
+{
+    if (s->conn != NULL)
+        conn_send_raw(s->conn, str, strlen(str));
+}
+
+static void
+send_header(struct session *s, const char *from)
+{
+    if (s->header_sent)
+        return;
+    struct buf b = BUF_INIT;
+    server_random_id(s->stream_id);
+    buf_printf(&b, "<?xml version='1.0'?><stream:stream %s id='%s' version='1.0' xml:lang='en'",
+               stream_ns_header(), s->stream_id);
+    if (from != NULL) {
+        buf_puts(&b, " from='");
+        buf_put_xml_escaped(&b, from, strlen(from));
+        buf_putc(&b, '\'');
+    }
+    buf_putc(&b, '>');
+    send_str(s, b.data);
+    buf_fini(&b);
+    s->header_sent = true;
+}
+
+void
+c2s_stream_error(struct session *s, enum stream_error_cond cond, const char *text)
+{
+    if (s->state == C2S_CLOSING || s->conn == NULL)
+        return;
+    send_header(s, s->host ? s->host->domain : NULL);
+    struct buf b = BUF_INIT;
+    stream_error_serialize(cond, text, &b);
+    buf_puts(&b, "</stream:stream>");
+    send_str(s, b.data);
+    buf_fini(&b);
+    log_info(s->who, "stream error %s%s%s", stream_error_name(cond), text ? ": " : "",
+             text ? text : "");
+    s->state = C2S_CLOSING;
+    conn_close(s->conn);
+}
+
+void
+c2s_close(struct session *s)
+{
+    if (s->state == C2S_CLOSING || s->conn == NULL)
+        return;
+    send_str(s, "</stream:stream>");
+    s->state = C2S_CLOSING;
+    conn_close(s->conn);
+}
+
+static void
+send_features(struct session *s)
+{
+    const struct config *cfg = srv->cfg;
+    struct buf b = BUF_INIT;
+    buf_puts(&b, "<stream:features>");
+    if (s->authenticated) {
+        /* RFC 6120 §7.4; the session element is optional (RFC 6121 Appendix E). */
+        buf_puts(&b, "<bind xmlns='" NS_BIND "'/>"
+                     "<session xmlns='" NS_SESSION "'><optional/></session>");
+    } else {
+        if (!s->tls)
+            buf_printf(&b, "<starttls xmlns='" NS_TLS "'>%s</starttls>",
+                       cfg->require_tls ? "<required/>" : "");
+        if (s->tls || !cfg->require_tls) {
+            buf_puts(&b, "<mechanisms xmlns='" NS_SASL "'>");
+            static const char *const hashes[] = {"SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1"};
+            if (s->tls)
+                for (int i = 0; i < 3; i++)
+                    buf_printf(&b, "<mechanism>%s-PLUS</mechanism>", hashes[i]);
+            for (int i = 0; i < 3; i++)
+                buf_printf(&b, "<mechanism>%s</mechanism>", hashes[i]);
+            if (s->tls && cfg->allow_plain)
+                buf_puts(&b, "<mechanism>PLAIN</mechanism>");
+            buf_puts(&b, "</mechanisms>");
+            if (s->tls) {
+                /* XEP-0440: the channel-binding types we can serve. */
+                buf_puts(&b, "<sasl-channel-binding xmlns='" NS_XEP0440 "'>");
+                if (s->exporter_len > 0)
+                    buf_puts(&b, "<channel-binding type='tls-exporter'/>");
+                else if (s->unique_len > 0)
+                    buf_puts(&b, "<channel-binding type='tls-unique'/>");
+                buf_puts(&b, "<channel-binding type='tls-server-end-point'/>"
+                             "</sasl-channel-binding>");
+            }
+        }
+    }
+    buf_puts(&b, "</stream:features>");
+    send_str(s, b.data);
+    buf_fini(&b);
+}
+
+static void
+on_tls_done(void *ud, struct conn *c, const struct conn_tls_info *info)
+{
+    (void)c;
+    struct session *s = ud;
+    s->tls = true;
+    s->tls13 = info->exporter != NULL;
+    s->exporter_len = 0;
+    if (info->exporter != NULL && info->exporter_len <= sizeof s->exporter) {
+        memcpy(s->exporter, info->exporter, info->exporter_len);
+        s->exporter_len = info->exporter_len;
+    }
+    s->end_point_len = 0;
+    if (info->end_point != NULL && info->end_point_len <= sizeof s->end_point) {
+        memcpy(s->end_point, info->end_point, info->end_point_len);
+        s->end_point_len = info->end_point_len;
+    }
+    s->unique_len = 0;
+    if (info->unique != NULL && info->unique_len <= sizeof s->unique) {
+        memcpy(s->unique, info->unique, info->unique_len);
+        s->unique_len = info->unique_len;
+    }
+    s->header_sent = false;
+    s->state = C2S_WAIT_HEADER;
+    log_debug(s->who, "TLS established: %s %s", info->version, info->cipher);
+}
+
+static void
+on_stream_open(void *ud, struct conn *c, const struct xml_node *header, const char *content_ns)
+{
+    (void)c;
+    struct session *s = ud;
+    if (s->state == C2S_CLOSING)
+        return;
+    const char *to = node_attr(header, "to");
+    char *domain = to ? jid_nameprep(to) : NULL;
+    struct host *h = domain ? server_find_host(domain) : NULL;
+    yb_free(domain);
+    if (s->host == NULL || h != NULL)
+        s->host = h;
+    /* RFC 6120 §4.9.1.2: our header goes first, even when an error follows. */
+    send_header(s, s->host ? s->host->domain : NULL);
+    if (strcmp(header->name, "stream") != 0 || strcmp(header->ns, NS_STREAMS) != 0 ||
+        strcmp(content_ns, NS_CLIENT) != 0) {
+        c2s_stream_error(s, STE_INVALID_NAMESPACE, NULL);
+        return;
+    }
+    const char *version = node_attr(header, "version");
+    /* RFC 6120 §4.7.5: no version means pre-1.0; a higher major version is unknown. */
+    if (version == NULL || strtol(version, NULL, 10) != 1) {
+        c2s_stream_error(s, STE_UNSUPPORTED_VERSION, NULL);
+        return;
+    }
+    if (h == NULL) {
+        c2s_stream_error(s, STE_HOST_UNKNOWN, NULL);
+        return;
+    }
+    if (s->state == C2S_WAIT_HEADER)
+        s->state = s->authenticated ? C2S_AUTHENTICATED : C2S_NEGOTIATING;
+    send_features(s);
+}
+
+static void
+handle_starttls(struct session *s)
+{
+    if (s->tls || s->state != C2S_NEGOTIATING) {
+        /* RFC 6120 §5.4.2.2 */
+        send_str(s, "<failure xmlns='" NS_TLS "'/></stream:stream>");
+        s->state = C2S_CLOSING;
+        conn_close(s->conn);
+        return;
+    }
+    send_str(s, "<proceed xmlns='" NS_TLS "'/>");
+    s->state = C2S_TLS_HANDSHAKE;
+    conn_starttls(s->conn);
+}
+
+static void
+reply_iq_error(struct session *s, struct stanza *iq, enum stanza_error_cond cond)
+{
+    struct stanza *err = stanza_error_reply(iq, cond, NULL);
+    stanza_set_attr(err, "from", NULL);
+    session_send(s, err);
+}
+
+struct bind_op {
+    struct session *s;
+    struct stanza *iq;
+    char *resource;
+};
+
+static void
+bind_done(struct user *u, int status, void *ud)
+{
+    struct bind_op *op = ud;
+    struct session *s = op->s;
+    if (s->state == C2S_CLOSING || s->conn == NULL) {
+        /* gone meanwhile */
+    } else if (u == NULL) {
+        /* The account disappeared (deleted) or storage failed. */
+        reply_iq_error(s, op->iq,
+                       status == YB_ENOENT ? SE_NOT_AUTHORIZED : SE_INTERNAL_SERVER_ERROR);
+        s->state = C2S_AUTHENTICATED;
+    } else {
+        int rc = session_bind(s, u, op->resource);
+        if (rc == 0) {
+            struct stanza *res = stanza_new("iq", NS_CLIENT);
+            stanza_set_attr(res, "type", "result");
+            stanza_set_attr(res, "id", stanza_attr(op->iq, "id"));
+            struct xml_node *b = node_add_child(stanza_root(res), "bind", NS_BIND);
+            node_add_text_child(b, "jid", NULL, s->jid->full);
+            session_send(s, res);
+            if (s->auth_timer != NULL)
+                uv_timer_stop(s->auth_timer);
+            log_info(s->who, "bound %s from %s (%s)", s->jid->full, conn_peer_ip(s->conn),
+                     s->tls ? "TLS" : "plaintext");
+            struct event ev = {.id = EV_SESSION_BOUND, .session = s, .user = u, .from = s->jid};
+            event_fire(&ev);
+        } else {
+            reply_iq_error(s, op->iq,
+                           rc == YB_EEXIST ? SE_CONFLICT : SE_RESOURCE_CONSTRAINT);
+            s->state = C2S_AUTHENTICATED;
+        }
+    }
+    stanza_unref(op->iq);
+    yb_free(op->resource);
+    session_unref(s);
+    yb_free(op);
+}
+
+static void
+handle_bind(struct session *s, struct stanza *iq, struct xml_node *bind)
+{
+    const char *type = stanza_attr(iq, "type");
+    if (type == NULL || strcmp(type, "set") != 0) {
+        reply_iq_error(s, iq, SE_BAD_REQUEST);
+        return;
+    }
+    char *resource;
+    const char *requested = node_child_text(bind, "resource", NS_BIND);
+    if (requested != NULL && requested[0] != '\0') {
+        resource = jid_resourceprep(requested);
+        if (resource == NULL) {
+            reply_iq_error(s, iq, SE_BAD_REQUEST); /* RFC 6120 §7.7.2.1 */
+            return;
+        }
+    } else {
+        char id[17];
+        server_random_id(id);
+        resource = yb_strdup(id);
+    }
+    struct bind_op *op = yb_calloc(1, sizeof *op);
+    op->s = s;
+    op->iq = stanza_ref(iq);
+    op->resource = resource;
+    session_ref(s);
+    s->state = C2S_CLOSING == s->state ? s->state : C2S_AUTHENTICATED;
+    user_acquire(s->host->domain, s->username, bind_done, op);
+}
+
+static void
+handle_bound_stanza(struct session *s, struct stanza *st)
+{
+    const char *name = stanza_name(st);
+    if (strcmp(name, "iq") == 0) {
+        struct xml_node *payload = node_first_element(stanza_root(st));
+        const char *to = stanza_attr(st, "to");
+        if (payload != NULL && to == NULL && strcmp(payload->ns, NS_SESSION) == 0) {
+            /* RFC 3921 session establishment: a no-op today (RFC 6121 Appendix E). */
+            struct stanza *res = stanza_new("iq", NS_CLIENT);
+            stanza_set_attr(res, "type", "result");
+            stanza_set_attr(res, "id", stanza_attr(st, "id"));
+            session_send(s, res);
+            stanza_unref(st);
+            return;
+        }
+        if (payload != NULL && to == NULL && strcmp(payload->ns, NS_BIND) == 0) {
+            reply_iq_error(s, st, SE_NOT_ALLOWED);
+            stanza_unref(st);
+            return;
+        }
+    } else if (strcmp(name, "message") != 0 && strcmp(name, "presence") != 0) {
+        stanza_unref(st);
+        c2s_stream_error(s, STE_UNSUPPORTED_STANZA_TYPE, NULL);
+        return;
+    }
+    if (strcmp(stanza_ns(st), NS_CLIENT) != 0) {
+        stanza_unref(st);
+        c2s_stream_error(s, STE_INVALID_NAMESPACE, NULL);
+        return;
+    }
+    router_from_session(s, st);
+}
+
+static void
+on_stanza(void *ud, struct conn *c, struct stanza *st)
+{
+    (void)c;
+    struct session *s = ud;
+    const char *ns = stanza_ns(st);
+    const char *name = stanza_name(st);
+    switch (s->state) {
+    case C2S_CLOSING:
+        break;
+    case C2S_BOUND:
+        handle_bound_stanza(s, st);
+        return;
+    case C2S_NEGOTIATING:
+    case C2S_SASL:
+        if (strcmp(ns, NS_TLS) == 0 && strcmp(name, "starttls") == 0) {
+            handle_starttls(s);
+            break;
+        }
+        if (strcmp(ns, NS_SASL) == 0) {
+            if (!s->tls && srv->cfg->require_tls) {
+                /* RFC 6120 §6.4.5 encryption-required; nothing was offered anyway. */
+                send_str(s, "<failure xmlns='" NS_SASL "'><encryption-required/></failure>");
+                break;
+            }
+            sasl_handle(s, st);
+            break;
+        }
+        stanza_unref(st);
+        /* RFC 6120 §4.9.3.12: stanzas before authentication. */
+        c2s_stream_error(s, STE_NOT_AUTHORIZED, NULL);
+        return;
+    case C2S_AUTHENTICATED: {
+        struct xml_node *bind = node_child(stanza_root(st), "bind", NS_BIND);
+        if (strcmp(name, "iq") == 0 && bind != NULL && s->jid == NULL) {
+            handle_bind(s, st, bind);
+            break;
+        }
+        stanza_unref(st);
+        c2s_stream_error(s, STE_NOT_AUTHORIZED, NULL);
+        return;
+    }
+    case C2S_WAIT_HEADER:
+    case C2S_TLS_HANDSHAKE:
+        stanza_unref(st);
+        c2s_stream_error(s, STE_BAD_FORMAT, NULL);
+        return;
+    }
+    stanza_unref(st);
+}
+
+static void
+on_stream_close(void *ud, struct conn *c)
+{
+    (void)c;
+    struct session *s = ud;
+    log_debug(s->who, "client closed the stream");
+    c2s_close(s);
+}
+
+static void
+on_parse_error(void *ud, struct conn *c, enum parser_error err, const char *detail)
+{
+    (void)c;
+    struct session *s = ud;
+    static const enum stream_error_cond map[] = {
+        [PARSER_E_NOT_WELL_FORMED] = STE_NOT_WELL_FORMED,
+        [PARSER_E_RESTRICTED_XML] = STE_RESTRICTED_XML,
+        [PARSER_E_POLICY] = STE_POLICY_VIOLATION,
+        [PARSER_E_BAD_FORMAT] = STE_BAD_FORMAT,
+        [PARSER_E_NOMEM] = STE_INTERNAL_SERVER_ERROR,
+    };
+    log_info(s->who, "bad input from %s: %s", conn_peer_ip(s->conn), detail ? detail : "");
+    c2s_stream_error(s, map[err], NULL);
+}
+
+static void
+on_closed(void *ud, struct conn *c, enum conn_close_reason why)
+{
+    (void)c;
+    struct session *s = ud;
+    static const char *const reasons[] = {"closed", "peer closed", "TLS failure",
+                                          "output overflow", "socket error"};
+    log_info(s->who, "disconnected (%s)%s%s", reasons[why], s->jid ? " " : "",
+             s->jid ? s->jid->full : "");
+    if (why == CONN_CLOSED_OVERFLOW)
+        log_warn(s->who, "client did not read its output; disconnected at the output bound");
+    s->state = C2S_CLOSING;
+    s->conn = NULL;
+    if (s->jid != NULL)
+        session_unbind(s);
+    list_remove(&s->link);
+    srv->n_streams--;
+    sasl_cancel(s);
+    if (s->auth_timer != NULL) {
+        uv_timer_stop(s->auth_timer);
+        uv_close((uv_handle_t *)s->auth_timer, (uv_close_cb)yb_free);
+        s->auth_timer = NULL;
+    }
+    session_unref(s);
+}
+
+static const struct conn_handler c2s_handler = {
+    .tls_done = on_tls_done,
+    .stream_open = on_stream_open,
+    .stanza = on_stanza,
+    .stream_close = on_stream_close,
+    .parse_error = on_parse_error,
+    .closed = on_closed,
+};
+
+static void
+on_auth_timeout(uv_timer_t *t)
+{
+    struct session *s = t->data;
+    if (s->jid == NULL)
+        c2s_stream_error(s, STE_CONNECTION_TIMEOUT, "authentication took too long");
+}
+
+const struct conn_handler *
+c2s_accept(void *ud, struct conn *c, void **conn_ud)
+{
+    (void)ud;
+    if (srv->stopping)
+        return NULL;
+    struct session *s = session_new(c);
+    list_insert_tail(&srv->streams, &s->link);
+    srv->n_streams++;
+    srv->stats.connections++;
+    s->auth_timer = yb_malloc(sizeof *s->auth_timer);
+    uv_timer_init(srv->loop, s->auth_timer);
+    s->auth_timer->data = s;
+    uv_timer_start(s->auth_timer, on_auth_timeout, (uint64_t)srv->cfg->auth_timeout_s * 1000, 0);
+    log_info(s->who, "connection from [%s]:%d on %s", conn_peer_ip(c), conn_peer_port(c),
+             conn_listener_name(c));
+    *conn_ud = s;
+    return &c2s_handler;
+}
+
+void
+c2s_housekeeping(void)
+{
+    sasl_prune_penalties();
+}
+
+void
+c2s_fini(void)
+{
+    sasl_fini();
+}

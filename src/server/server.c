@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * server.c: the server's lifetime: hosts from the config, the network listeners, the
+ * storage worker, modules, signals (SIGTERM/SIGINT stop, SIGHUP reloads) and config
+ * reload. Everything runs on the core loop.
+ */
+#include "server.h"
+
+#include <openssl/rand.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+
+struct server *srv;
+
+static void
+host_apply(struct host *h, const struct config_host *ch)
+{
+    h->offline_quota = ch->offline_quota;
+    h->max_resources = ch->max_resources;
+    h->conflict = ch->resource_conflict;
+    h->removed = false;
+}
+
+static struct host *
+host_new(const struct config_host *ch)
+{
+    struct host *h = yb_calloc(1, sizeof *h);
+    h->domain = yb_strdup(ch->domain);
+    host_apply(h, ch);
+    return h;
+}
+
+static void
+host_free(struct host *h)
+{
+    if (h == NULL)
+        return;
+    yb_free(h->domain);
+    yb_free(h);
+}
+
+struct host *
+server_find_host(const char *domain)
+{
+    struct host *h = domain ? hashmap_get(&srv->hosts, domain) : NULL;
+    return h && !h->removed ? h : NULL;
+}
+
+bool
+host_is_local(const char *domain)
+{
+    return server_find_host(domain) != NULL;
+}
+
+size_t
+host_offline_quota(const char *domain)
+{
+    struct host *h = server_find_host(domain);
+    return h ? h->offline_quota : 0;
+}
+
+void
+server_random_id(char out[17])
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char raw[16];
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+        log_error("server", "RAND_bytes failed");
+        abort();
+    }
+    for (int i = 0; i < 16; i++)
+        out[i] = chars[raw[i] % (sizeof chars - 1)];
+    out[16] = '\0';
+}
+
+static int
+load_tls_identities(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_hosts; i++) {
+        const struct config_host *h = &cfg->hosts[i];
+        if (net_tls_add_identity(srv->net, h->domain, h->certificate, h->key) != 0)
+            return YB_EINVAL;
+    }
+    return 0;
+}
+
+static void
+on_signal(uv_signal_t *handle, int signum)
+{
+    (void)handle;
+    if (signum == SIGHUP) {
+        struct buf err = BUF_INIT;
+        if (server_reload(srv, &err) != 0)
+            log_error("server", "reload refused, old config kept: %s", err.data ? err.data : "");
+        buf_fini(&err);
+        return;
+    }
+    log_info("server", "signal %d: shutting down", signum);
+    server_stop(srv);
+}
+
+static void
+on_housekeeping(uv_timer_t *t)
+{
+    (void)t;
+    c2s_housekeeping();
+}
+
+int
+server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
+{
+    memset(s, 0, sizeof *s);
+    srv = s;
+    s->loop = loop;
+    s->cfg = cfg;
+    hashmap_init(&s->hosts);
+    hashmap_init(&s->iq_handlers);
+    hashmap_init(&s->features);
+    hashmap_init(&s->auth_failures);
+    list_init(&s->streams);
+    list_init(&s->modules);
+    for (int i = 0; i < EV__COUNT; i++)
+        list_init(&s->hooks[i]);
+    user_table_init();
+    s->stats.started_us = clock_wall_us();
+    for (size_t i = 0; i < cfg->n_hosts; i++)
+        hashmap_set(&s->hosts, cfg->hosts[i].domain, host_new(&cfg->hosts[i]));
+
+    int rc = storage_open(loop, cfg->database, &s->storage);
+    if (rc != 0) {
+        log_error("server", "cannot open database %s: %s", cfg->database, yb_strerror(rc));
+        return rc;
+    }
+    struct net_config ncfg;
+    memset(&ncfg, 0, sizeof ncfg);
+    parser_limits_default(&ncfg.parser);
+    ncfg.parser.max_stanza_bytes = cfg->max_stanza_bytes;
+    ncfg.max_output_bytes = cfg->max_output_bytes;
+    s->net = net_new(loop, &ncfg);
+    if (s->net == NULL)
+        return YB_EIO;
+    if ((rc = load_tls_identities(cfg)) != 0)
+        return rc;
+    return modules_load_all();
+}
+
+int
+server_start(struct server *s)
+{
+    for (size_t i = 0; i < s->cfg->n_listeners; i++) {
+        const struct config_listener *l = &s->cfg->listeners[i];
+        struct listen_config lc = {
+            .address = l->address,
+            .port = l->port,
+            .tls = l->tls == LISTENER_TLS_DIRECT ? LISTEN_DIRECT_TLS : LISTEN_STARTTLS,
+            .alpn = "xmpp-client",
+            .name = l->tls == LISTENER_TLS_DIRECT ? "c2s-tls" : "c2s",
+        };
+        if (net_listen(s->net, &lc, c2s_accept, s) != 0)
+            return YB_EIO;
+        log_info("server", "listening for clients on [%s]:%d (%s)", l->address,
+                 net_listener_port(s->net, i), lc.tls == LISTEN_DIRECT_TLS ? "direct TLS" : "STARTTLS");
+    }
+    int rc = admin_start(s->cfg->admin_socket);
+    if (rc != 0)
+        return rc;
+    uv_signal_init(s->loop, &s->sig_term);
+    uv_signal_init(s->loop, &s->sig_int);
+    uv_signal_init(s->loop, &s->sig_hup);
+    uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    uv_signal_start(&s->sig_hup, on_signal, SIGHUP);
+    uv_timer_init(s->loop, &s->housekeeping);
+    uv_timer_start(&s->housekeeping, on_housekeeping, 1000, 1000);
+    signal(SIGPIPE, SIG_IGN);
+    log_info("server", "yerbad ready (%zu host%s)", s->cfg->n_hosts, s->cfg->n_hosts == 1 ? "" : "s");
+    return 0;
+}
+
+/* Sessions get a system-shutdown stream error; the loop ends once every connection
+ * has flushed and closed and the handles below are closed. */
+void
+server_stop(struct server *s)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    net_stop_listening(s->net);
+    admin_stop();
+    struct list_node *n, *tmp;
+    LIST_FOREACH_SAFE(n, tmp, &s->streams)
+    {
+        struct session *ss = LIST_ENTRY(n, struct session, link);
+        c2s_stream_error(ss, STE_SYSTEM_SHUTDOWN, NULL);
+    }
+    uv_signal_stop(&s->sig_term);
+    uv_signal_stop(&s->sig_int);
+    uv_signal_stop(&s->sig_hup);
+    uv_close((uv_handle_t *)&s->sig_term, NULL);
+    uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    uv_timer_stop(&s->housekeeping);
+    uv_close((uv_handle_t *)&s->housekeeping, NULL);
+}
+
+void
+server_fini(struct server *s)
+{
+    net_free(s->net);
+    s->net = NULL;
+    modules_unload_all();
+    /* Pending writes (offline messages, roster changes) are committed here. */
+    storage_close(s->storage);
+    s->storage = NULL;
+    user_table_fini();
+    iq_table_fini();
+    c2s_fini();
+    struct hashmap_iter it;
+    void *v;
+    hashmap_iter_init(&it, &s->hosts);
+    while (hashmap_iter_next(&it, NULL, &v))
+        host_free(v);
+    hashmap_fini(&s->hosts);
+    hashmap_fini(&s->features);
+    hashmap_fini(&s->iq_handlers);
+    config_free(s->cfg);
+    s->cfg = NULL;
+}
+
+/* Re-reads the file. Hosts, their settings and certificates, limits and the log
+ * level change at once; listeners and the database stay as they were (a restart
+ * applies those), which is logged. */
+int
+server_reload(struct server *s, struct buf *err)
+{
+    struct config *ncfg = config_load(s->cfg->path, err);
+    if (ncfg == NULL)
+        return YB_EINVAL;
+    net_tls_clear_identities(s->net);
+    struct config *old = s->cfg;
+    s->cfg = ncfg;
+    if (load_tls_identities(ncfg) != 0) {
+        buf_puts(err, "certificates of the new config do not load\n");
+        net_tls_clear_identities(s->net);
+        s->cfg = old;
+        load_tls_identities(old);
+        config_free(ncfg);
+        return YB_EINVAL;
+    }
+    for (size_t i = 0; i < ncfg->n_hosts; i++) {
+        struct host *h = hashmap_get(&s->hosts, ncfg->hosts[i].domain);
+        if (h != NULL)
+            host_apply(h, &ncfg->hosts[i]);
+        else
+            hashmap_set(&s->hosts, ncfg->hosts[i].domain, host_new(&ncfg->hosts[i]));
+    }
+    /* Hosts removed from the config stop accepting new streams; their sessions
+     * stay until they end (they point at the host, which we keep). */
+    struct hashmap_iter it;
+    const char *key;
+    void *v;
+    hashmap_iter_init(&it, &s->hosts);
+    while (hashmap_iter_next(&it, &key, &v)) {
+        struct host *h = v;
+        if (config_find_host(ncfg, key) == NULL)
+            h->removed = true;
+    }
+    enum log_level lvl;
+    if (log_level_parse(ncfg->log_level, &lvl) == 0)
+        log_set_level(lvl);
+    if (ncfg->n_listeners != old->n_listeners || strcmp(ncfg->database, old->database) != 0)
+        log_warn("server", "listener and database changes apply at the next restart");
+    config_free(old);
+    log_info("server", "configuration reloaded from %s", ncfg->path ? ncfg->path : "defaults");
+    return 0;
+}

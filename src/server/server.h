@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * server.h: the core's own state and the functions its files share (not for
+ * modules: they use module_api.h). The core thread owns all of it; nothing here is
+ * locked. One struct server per process.
+ */
+#ifndef YB_SERVER_SERVER_H
+#define YB_SERVER_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "conn.h"
+#include "hashmap.h"
+#include "list.h"
+#include "module_api.h"
+#include "net.h"
+#include "scram.h"
+
+/* A served domain. Settings are copied from the config so that a reload can free
+ * the old config while sessions still point at their host. */
+struct host {
+    char *domain;
+    size_t offline_quota;
+    size_t max_resources;
+    enum config_conflict conflict;
+    bool removed; /* dropped from the config by a reload: no new streams */
+};
+
+enum c2s_state {
+    C2S_WAIT_HEADER, /* nothing yet, or after a restart */
+    C2S_NEGOTIATING, /* features sent, before TLS/SASL finished */
+    C2S_TLS_HANDSHAKE,
+    C2S_SASL,        /* an exchange in progress */
+    C2S_AUTHENTICATED, /* authenticated, expecting the restarted stream and bind */
+    C2S_BOUND,       /* resource bound: a session */
+    C2S_CLOSING,
+};
+
+struct sasl_exchange;
+
+struct session {
+    unsigned long id;
+    char who[24]; /* "c2s#12" for logs */
+    struct conn *conn;
+    struct host *host;
+    enum c2s_state state;
+    bool tls;
+    bool header_sent;
+    bool authenticated;
+    bool available;
+    bool interested;
+    bool closing;
+    bool tls13;
+    bool binding; /* a bind request is being processed */
+    unsigned sasl_failures;
+    int priority;
+    char stream_id[17];
+    char *username;  /* after SASL */
+    struct jid *jid; /* after bind */
+    struct user *user;
+    struct stanza *presence;
+    struct hashmap directed; /* JID -> (void *)1 */
+    struct sasl_exchange *sasl;
+    unsigned char exporter[32];
+    size_t exporter_len;
+    unsigned char end_point[64];
+    size_t end_point_len;
+    unsigned char unique[64];
+    size_t unique_len;
+    uv_timer_t *auth_timer;
+    struct list_node link;      /* server.streams */
+    struct list_node user_link; /* user.sessions */
+    int refs; /* pending async operations hold the struct */
+};
+
+struct user {
+    char *bare;
+    char *node;
+    struct host *host;
+    bool loaded;
+    bool exists;
+    bool loading;
+    int refs;
+    uint64_t roster_ver;
+    char ver_str[24];
+    struct hashmap roster; /* contact bare JID -> struct roster_item */
+    struct list_node sessions;
+    size_t n_sessions;
+    struct list_node waiters;
+};
+
+struct server_stats {
+    uint64_t stanzas_routed;
+    uint64_t logins;
+    uint64_t auth_failures;
+    uint64_t connections;
+    int64_t started_us;
+};
+
+struct hook_entry;
+struct module;
+
+struct server {
+    uv_loop_t *loop;
+    struct config *cfg;
+    struct net *net;
+    struct storage *storage;
+    struct hashmap hosts; /* domain -> struct host */
+    struct hashmap users; /* bare JID -> struct user (loaded accounts) */
+    struct list_node streams;
+    size_t n_streams;
+    size_t n_sessions;
+    unsigned long next_id;
+    struct server_stats stats;
+    struct list_node hooks[EV__COUNT];
+    struct hashmap iq_handlers; /* "get|bare|ns|name" -> struct iq_handler */
+    struct list_node modules;
+    struct hashmap features; /* ns -> module */
+    struct hashmap auth_failures; /* ip -> struct auth_penalty */
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t housekeeping;
+    bool stopping;
+};
+
+extern struct server *srv;
+
+/* server.c */
+int server_init(struct server *s, uv_loop_t *loop, struct config *cfg);
+int server_start(struct server *s);
+void server_stop(struct server *s);
+void server_fini(struct server *s);
+/* Re-reads the config file; returns 0, or an error with messages in err. */
+int server_reload(struct server *s, struct buf *err);
+struct host *server_find_host(const char *domain);
+
+/* c2s.c */
+const struct conn_handler *c2s_accept(void *ud, struct conn *c, void **conn_ud);
+/* Sends a stream error and closes. text may be NULL. */
+void c2s_stream_error(struct session *s, enum stream_error_cond cond, const char *text);
+/* Closes with </stream:stream> (and optionally a stream error first). */
+void c2s_close(struct session *s);
+/* Once a second: prunes login-failure penalties, etc. */
+void c2s_housekeeping(void);
+void c2s_fini(void);
+
+/* sasl.c: the SASL exchange of a c2s stream (RFC 6120 §6) */
+void sasl_handle(struct session *s, struct stanza *st);
+/* Abandons an exchange in progress (the stream closed). */
+void sasl_cancel(struct session *s);
+void sasl_prune_penalties(void);
+void sasl_fini(void);
+
+/* session.c */
+struct session *session_new(struct conn *c);
+void session_ref(struct session *s);
+void session_unref(struct session *s);
+/* Registers a bound session with its user. Returns 0 or YB_ELIMIT. */
+int session_bind(struct session *s, struct user *u, const char *resource);
+/* Unregisters a bound session (fires SESSION_CLOSED). */
+void session_unbind(struct session *s);
+struct session *session_find(const struct jid *full);
+
+/* user.c */
+void user_table_init(void);
+void user_table_fini(void);
+struct user *user_find_loaded(const char *bare);
+
+/* router.c */
+void router_from_session(struct session *s, struct stanza *st);
+
+/* iq.c */
+void iq_dispatch(struct stanza *st, struct session *origin, const struct jid *from,
+                 const struct jid *to, enum iq_target target, struct user *target_user);
+void iq_table_fini(void);
+/* For module.c: registers a handler and returns its key (to unregister). */
+int iq__register(struct module *m, enum iq_type t, enum iq_target target, const char *ns,
+                 const char *name, iq_fn fn, void *ud, char **key_out);
+void iq__unregister(const char *key);
+
+/* module.c */
+int modules_load_all(void);
+void modules_unload_all(void);
+
+/* auth.c: credentials off the core thread */
+typedef void (*auth_keys_fn)(void *ud, int status, const struct scram_keys *keys);
+void auth_get_keys(const char *domain, const char *node, enum scram_hash h, auth_keys_fn fn,
+                   void *ud);
+typedef void (*auth_check_fn)(void *ud, int status);
+void auth_check_plain(const char *domain, const char *node, const char *password,
+                      auth_check_fn fn, void *ud);
+/* Creates or updates an account's credentials (all hashes). create: fail with
+ * YB_EEXIST when it exists; otherwise fail with YB_ENOENT when it does not. */
+void auth_set_password(const char *domain, const char *node, const char *password, bool create,
+                       auth_check_fn fn, void *ud);
+void auth_delete_user(const char *domain, const char *node, auth_check_fn fn, void *ud);
+/* Synchronous variants for yerbactl and first run (the caller's own db). */
+int auth_set_password_sync(struct db *db, const char *domain, const char *node,
+                           const char *password, unsigned iterations, bool create);
+
+/* admin.c */
+int admin_start(const char *path);
+void admin_stop(void);
+
+#endif

@@ -1,0 +1,31 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs what the tests need, builds, and runs every test: the unit tests
+# (CTest) and the integration tests (pytest with real clients against the real
+# yerbad), first on a normal build, then again with AddressSanitizer and
+# UndefinedBehaviorSanitizer, where any report fails the run.
+set -eu
+cd "$(dirname "$0")"
+scripts/deps.sh test
+
+PY=/usr/bin/python3
+jobs=$(nproc 2>/dev/null || echo 2)
+
+run_suite() {
+    dir=$1
+    shift
+    echo "== $dir: build"
+    cmake -S . -B "$dir" -G Ninja -DYERBA_WERROR=ON "$@" >/dev/null
+    cmake --build "$dir" -j "$jobs"
+    echo "== $dir: unit tests"
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs"
+    echo "== $dir: integration tests"
+    YERBAD="$PWD/$dir/src/yerbad" YERBACTL="$PWD/$dir/tools/yerbactl" \
+        $PY -m pytest -q -p no:cacheprovider tests/integration
+}
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DYERBA_SANITIZE=ON
+echo "== all tests passed"

@@ -1,0 +1,723 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test_config.c: the configuration loader (src/server/config.c): embedded defaults,
+ * a full file, every class of error with its "file:line:", relative paths, the
+ * shipped yerba.example.yaml, and allocation failures at every step.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "buf.h"
+#include "config.h"
+#include "test.h"
+
+/* A temporary directory holding at most a few files, removed by tmp_fini(). */
+struct tmp {
+    char dir[64];
+    char files[4][160];
+    size_t n_files;
+    char subdir[160];
+};
+
+static bool
+tmp_init(struct tmp *t)
+{
+    memset(t, 0, sizeof *t);
+    strcpy(t->dir, "/tmp/yerba-test-config-XXXXXX");
+    return mkdtemp(t->dir) != NULL;
+}
+
+/* Writes text to dir/name (name may be "sub/x.yaml": sub is created) and returns
+ * the path, valid until tmp_fini(). */
+static const char *
+tmp_write(struct tmp *t, const char *name, const char *text)
+{
+    const char *slash = strchr(name, '/');
+    if (slash != NULL) {
+        snprintf(t->subdir, sizeof t->subdir, "%s/%.*s", t->dir, (int)(slash - name), name);
+        mkdir(t->subdir, 0700);
+    }
+    if (t->n_files == sizeof t->files / sizeof t->files[0])
+        return NULL;
+    char path[sizeof t->files[0]];
+    snprintf(path, sizeof path, "%s/%s", t->dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return NULL;
+    fputs(text, f);
+    fclose(f);
+    return strcpy(t->files[t->n_files++], path);
+}
+
+static void
+tmp_fini(struct tmp *t)
+{
+    for (size_t i = 0; i < t->n_files; i++)
+        unlink(t->files[i]);
+    if (t->subdir[0] != '\0')
+        rmdir(t->subdir);
+    rmdir(t->dir);
+}
+
+static struct config *
+load(const char *yaml, struct buf *err)
+{
+    return config_load_string(yaml, strlen(yaml), "t.yaml", err);
+}
+
+/* Loading yaml must fail with want somewhere in the messages. */
+#define ASSERT_LOAD_ERROR(yaml, want)                                                              \
+    do {                                                                                           \
+        struct buf err_ = BUF_INIT;                                                                \
+        struct config *cfg_ = load((yaml), &err_);                                                 \
+        bool ok_ = cfg_ == NULL && err_.data != NULL && strstr(err_.data, (want)) != NULL;         \
+        config_free(cfg_);                                                                         \
+        if (!ok_) {                                                                                \
+            fprintf(stderr, "%s:%d: %s: wanted \"%s\", got: %s\n", __FILE__, __LINE__,             \
+                    test__current, (want), err_.data ? err_.data : "(no error)\n");                \
+            test__failed = 1;                                                                      \
+        }                                                                                          \
+        buf_fini(&err_);                                                                           \
+    } while (0)
+
+static void
+check_defaults_except_paths(const struct config *cfg)
+{
+    ASSERT_STR_EQ(cfg->log_level, "info");
+    ASSERT_EQ(cfg->io_threads, 0);
+    ASSERT_EQ(cfg->n_hosts, 1);
+    ASSERT_STR_EQ(cfg->hosts[0].domain, "localhost");
+    ASSERT_NULL(cfg->hosts[0].certificate);
+    ASSERT_NULL(cfg->hosts[0].key);
+    ASSERT_EQ(cfg->hosts[0].n_admins, 0);
+    ASSERT_EQ(cfg->hosts[0].offline_quota, 1000);
+    ASSERT_EQ(cfg->hosts[0].resource_conflict, CONFLICT_REPLACE);
+    ASSERT_EQ(cfg->hosts[0].max_resources, 10);
+    ASSERT_EQ(cfg->n_listeners, 2);
+    ASSERT_EQ(cfg->listeners[0].kind, LISTENER_C2S);
+    ASSERT_EQ(cfg->listeners[0].tls, LISTENER_TLS_STARTTLS);
+    ASSERT_STR_EQ(cfg->listeners[0].address, "::");
+    ASSERT_EQ(cfg->listeners[0].port, 5222);
+    ASSERT_EQ(cfg->listeners[1].kind, LISTENER_C2S);
+    ASSERT_EQ(cfg->listeners[1].tls, LISTENER_TLS_DIRECT);
+    ASSERT_STR_EQ(cfg->listeners[1].address, "::");
+    ASSERT_EQ(cfg->listeners[1].port, 5223);
+    ASSERT_TRUE(cfg->require_tls);
+    ASSERT_TRUE(cfg->allow_plain);
+    ASSERT_EQ(cfg->scram_iterations, 4096);
+    ASSERT_EQ(cfg->auth_timeout_s, 30);
+    ASSERT_EQ(cfg->max_stanza_bytes, 262144);
+    ASSERT_EQ(cfg->max_output_bytes, 1048576);
+    ASSERT_EQ(cfg->auth_fail_delay_ms, 250);
+    ASSERT_EQ(cfg->auth_fail_delay_max_ms, 8000);
+}
+
+TEST(defaults_without_file)
+{
+    struct buf err = BUF_INIT;
+    struct config *cfg = config_load(NULL, &err);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_EQ(err.len, 0);
+    ASSERT_NULL(cfg->path);
+    ASSERT_STR_EQ(cfg->data_dir, "./yerba-data");
+    ASSERT_STR_EQ(cfg->database, "./yerba-data/yerba.sqlite");
+    ASSERT_STR_EQ(cfg->admin_socket, "./yerba-data/yerbad.sock");
+    check_defaults_except_paths(cfg);
+    config_free(cfg);
+    buf_fini(&err);
+}
+
+/* Nothing to read is not an error: every key is optional. */
+TEST(empty_documents_give_defaults)
+{
+    static const char *const texts[] = {"", "# only a comment\n", "---\n", "--- ~\n", "\n\n"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        struct buf err = BUF_INIT;
+        struct config *cfg = load(texts[i], &err);
+        ASSERT_NOT_NULL(cfg);
+        ASSERT_EQ(err.len, 0);
+        ASSERT_STR_EQ(cfg->path, "t.yaml");
+        ASSERT_STR_EQ(cfg->data_dir, "./yerba-data");
+        check_defaults_except_paths(cfg);
+        config_free(cfg);
+        buf_fini(&err);
+    }
+}
+
+TEST(empty_file_gives_defaults)
+{
+    struct tmp t;
+    ASSERT_TRUE(tmp_init(&t));
+    const char *path = tmp_write(&t, "empty.yaml", "");
+    struct buf err = BUF_INIT;
+    struct config *cfg = config_load(path, &err);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_STR_EQ(cfg->path, path);
+    check_defaults_except_paths(cfg);
+    config_free(cfg);
+    buf_fini(&err);
+    tmp_fini(&t);
+}
+
+static const char full_yaml[] = "# a full configuration\n"
+                                "data_dir: /var/lib/yerba\n"
+                                "database: /var/lib/yerba/db.sqlite\n"
+                                "admin_socket: /run/yerba/ctl.sock\n"
+                                "log_level: debug\n"
+                                "io_threads: 4\n"
+                                "hosts:\n"
+                                "  - domain: Example.COM.\n"
+                                "    certificate: /etc/yerba/example.crt\n"
+                                "    key: /etc/yerba/example.key\n"
+                                "    admins: [Alice@Example.com, bob@example.com]\n"
+                                "    offline_quota: 0\n"
+                                "    resource_conflict: refuse\n"
+                                "    max_resources: 3\n"
+                                "  - domain: chat.example.org\n"
+                                "listeners:\n"
+                                "  - type: c2s\n"
+                                "    tls: direct\n"
+                                "    address: 127.0.0.1\n"
+                                "    port: 5300\n"
+                                "  - {type: c2s, address: '::1', port: 0}\n"
+                                "  - {type: c2s, address: '::1', port: 0}\n"
+                                "  - type: c2s\n"
+                                "c2s:\n"
+                                "  require_tls: no\n"
+                                "  allow_plain: off\n"
+                                "  scram_iterations: \"10000\"\n"
+                                "  auth_timeout: 60\n"
+                                "  max_stanza_size: 65536\n"
+                                "  max_output_size: 2097152\n"
+                                "  auth_fail_delay_ms: 100\n"
+                                "  auth_fail_delay_max_ms: 100\n";
+
+static void
+check_full(const struct config *cfg)
+{
+    ASSERT_STR_EQ(cfg->data_dir, "/var/lib/yerba");
+    ASSERT_STR_EQ(cfg->database, "/var/lib/yerba/db.sqlite");
+    ASSERT_STR_EQ(cfg->admin_socket, "/run/yerba/ctl.sock");
+    ASSERT_STR_EQ(cfg->log_level, "debug");
+    ASSERT_EQ(cfg->io_threads, 4);
+
+    ASSERT_EQ(cfg->n_hosts, 2);
+    const struct config_host *h = &cfg->hosts[0];
+    ASSERT_STR_EQ(h->domain, "example.com");
+    ASSERT_STR_EQ(h->certificate, "/etc/yerba/example.crt");
+    ASSERT_STR_EQ(h->key, "/etc/yerba/example.key");
+    ASSERT_EQ(h->n_admins, 2);
+    ASSERT_STR_EQ(h->admins[0], "alice@example.com");
+    ASSERT_STR_EQ(h->admins[1], "bob@example.com");
+    ASSERT_EQ(h->offline_quota, 0);
+    ASSERT_EQ(h->resource_conflict, CONFLICT_REFUSE);
+    ASSERT_EQ(h->max_resources, 3);
+    h = &cfg->hosts[1];
+    ASSERT_STR_EQ(h->domain, "chat.example.org");
+    ASSERT_NULL(h->certificate);
+    ASSERT_EQ(h->n_admins, 0);
+    ASSERT_EQ(h->offline_quota, 1000);
+    ASSERT_EQ(h->resource_conflict, CONFLICT_REPLACE);
+    ASSERT_EQ(h->max_resources, 10);
+
+    ASSERT_EQ(cfg->n_listeners, 4);
+    ASSERT_EQ(cfg->listeners[0].tls, LISTENER_TLS_DIRECT);
+    ASSERT_STR_EQ(cfg->listeners[0].address, "127.0.0.1");
+    ASSERT_EQ(cfg->listeners[0].port, 5300);
+    /* Port 0 twice is no clash: each gets its own free port. */
+    ASSERT_EQ(cfg->listeners[1].tls, LISTENER_TLS_STARTTLS);
+    ASSERT_STR_EQ(cfg->listeners[1].address, "::1");
+    ASSERT_EQ(cfg->listeners[1].port, 0);
+    ASSERT_EQ(cfg->listeners[2].port, 0);
+    /* The port follows tls when absent. */
+    ASSERT_STR_EQ(cfg->listeners[3].address, "::");
+    ASSERT_EQ(cfg->listeners[3].port, 5222);
+
+    ASSERT_FALSE(cfg->require_tls);
+    ASSERT_FALSE(cfg->allow_plain);
+    ASSERT_EQ(cfg->scram_iterations, 10000);
+    ASSERT_EQ(cfg->auth_timeout_s, 60);
+    ASSERT_EQ(cfg->max_stanza_bytes, 65536);
+    ASSERT_EQ(cfg->max_output_bytes, 2097152);
+    ASSERT_EQ(cfg->auth_fail_delay_ms, 100);
+    ASSERT_EQ(cfg->auth_fail_delay_max_ms, 100);
+
+    ASSERT_TRUE(config_find_host(cfg, "example.com") == &cfg->hosts[0]);
+    ASSERT_TRUE(config_find_host(cfg, "CHAT.example.org") == &cfg->hosts[1]);
+    ASSERT_NULL(config_find_host(cfg, "localhost"));
+    ASSERT_NULL(config_find_host(cfg, "example"));
+}
+
+TEST(full_file)
+{
+    struct tmp t;
+    ASSERT_TRUE(tmp_init(&t));
+    const char *path = tmp_write(&t, "yerba.yaml", full_yaml);
+    struct buf err = BUF_INIT;
+    struct config *cfg = config_load(path, &err);
+    if (cfg == NULL)
+        fprintf(stderr, "%s", err.data);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_EQ(err.len, 0);
+    ASSERT_STR_EQ(cfg->path, path);
+    check_full(cfg);
+    config_free(cfg);
+    buf_fini(&err);
+    tmp_fini(&t);
+}
+
+TEST(relative_paths_follow_the_file)
+{
+    struct tmp t;
+    ASSERT_TRUE(tmp_init(&t));
+    const char *path = tmp_write(&t, "etc/yerba.yaml",
+                                 "data_dir: data\n"
+                                 "database: ./db/x.sqlite\n"
+                                 "admin_socket: /tmp/abs.sock\n"
+                                 "hosts:\n"
+                                 "  - domain: a.example\n"
+                                 "    certificate: .//certs/a.crt\n"
+                                 "    key: ../keys/a.key\n");
+    char want[256];
+    struct buf err = BUF_INIT;
+    struct config *cfg = config_load(path, &err);
+    ASSERT_NOT_NULL(cfg);
+    snprintf(want, sizeof want, "%s/etc/data", t.dir);
+    ASSERT_STR_EQ(cfg->data_dir, want);
+    snprintf(want, sizeof want, "%s/etc/db/x.sqlite", t.dir);
+    ASSERT_STR_EQ(cfg->database, want);
+    ASSERT_STR_EQ(cfg->admin_socket, "/tmp/abs.sock");
+    snprintf(want, sizeof want, "%s/etc/certs/a.crt", t.dir);
+    ASSERT_STR_EQ(cfg->hosts[0].certificate, want);
+    snprintf(want, sizeof want, "%s/etc/../keys/a.key", t.dir);
+    ASSERT_STR_EQ(cfg->hosts[0].key, want);
+    config_free(cfg);
+    buf_fini(&err);
+    tmp_fini(&t);
+}
+
+/* Derived defaults follow data_dir; the built-in data_dir stays relative to the cwd. */
+TEST(derived_paths)
+{
+    struct buf err = BUF_INIT;
+    struct config *cfg = config_load_string("data_dir: d/\n", 12, "/etc/y/y.yaml", &err);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_STR_EQ(cfg->data_dir, "/etc/y/d/");
+    ASSERT_STR_EQ(cfg->database, "/etc/y/d/yerba.sqlite");
+    ASSERT_STR_EQ(cfg->admin_socket, "/etc/y/d/yerbad.sock");
+    config_free(cfg);
+
+    cfg = config_load_string("data_dir: .\n", 12, "/y.yaml", &err);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_STR_EQ(cfg->data_dir, "/");
+    ASSERT_STR_EQ(cfg->database, "/yerba.sqlite");
+    config_free(cfg);
+
+    cfg = config_load_string("log_level: warn\n", 16, "/etc/y/y.yaml", &err);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_STR_EQ(cfg->data_dir, "./yerba-data");
+    ASSERT_STR_EQ(cfg->database, "./yerba-data/yerba.sqlite");
+    config_free(cfg);
+
+    /* A name without a directory leaves relative paths relative to the cwd. */
+    cfg = config_load_string("data_dir: d\n", 12, "y.yaml", &err);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_STR_EQ(cfg->data_dir, "d");
+    config_free(cfg);
+    ASSERT_EQ(err.len, 0);
+    buf_fini(&err);
+}
+
+/* The shipped example must load, and what it spells out must be the real defaults. */
+TEST(example_file_is_valid)
+{
+    struct buf err = BUF_INIT;
+    struct config *cfg = config_load("../../../yerba.example.yaml", &err);
+    if (cfg == NULL)
+        fprintf(stderr, "%s", err.data ? err.data : "");
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_STR_EQ(cfg->data_dir, "../../../yerba-data");
+    ASSERT_STR_EQ(cfg->database, "../../../yerba-data/yerba.sqlite");
+    ASSERT_STR_EQ(cfg->admin_socket, "../../../yerba-data/yerbad.sock");
+    check_defaults_except_paths(cfg);
+    config_free(cfg);
+    buf_fini(&err);
+}
+
+TEST(missing_file)
+{
+    struct buf err = BUF_INIT;
+    ASSERT_NULL(config_load("/nonexistent/yerba.yaml", &err));
+    ASSERT_NOT_NULL(strstr(err.data, "/nonexistent/yerba.yaml: cannot open: "));
+    buf_fini(&err);
+
+    struct tmp t;
+    ASSERT_TRUE(tmp_init(&t));
+    ASSERT_NULL(config_load(t.dir, &err));
+    ASSERT_NOT_NULL(strstr(err.data, "cannot read"));
+    buf_fini(&err);
+    tmp_fini(&t);
+}
+
+TEST(unknown_keys)
+{
+    ASSERT_LOAD_ERROR("log_level: info\nfoo: 1\n", "t.yaml:2: unknown key 'foo' at the top level");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    quota: 5\n",
+                      "t.yaml:3: unknown key 'quota' in hosts");
+    ASSERT_LOAD_ERROR("listeners:\n  - type: c2s\n    bind: '::'\n",
+                      "t.yaml:3: unknown key 'bind' in listeners");
+    ASSERT_LOAD_ERROR("c2s:\n  require_tls: true\n  tls: true\n",
+                      "t.yaml:3: unknown key 'tls' in c2s (it belongs in listeners)");
+    ASSERT_LOAD_ERROR("c2s:\n  requre_tls: true\n",
+                      "t.yaml:2: unknown key 'requre_tls' in c2s (did you mean 'require_tls'?)");
+    ASSERT_LOAD_ERROR("require_tls: false\n",
+                      "t.yaml:1: unknown key 'require_tls' at the top level (it belongs in c2s)");
+    ASSERT_LOAD_ERROR("Data_Dir: x\n", "(did you mean 'data_dir'?)");
+    ASSERT_LOAD_ERROR("base: &b {log_level: info}\n<<: *b\n", "merge keys are not supported");
+    ASSERT_LOAD_ERROR("\"a\\x01b\": 1\n", "unknown key 'a\\x01b'");
+    ASSERT_LOAD_ERROR("? [a]\n: 1\n", "t.yaml:1: keys must be plain words");
+}
+
+TEST(type_errors)
+{
+    ASSERT_LOAD_ERROR(
+        "listeners:\n  - type: c2s\n    port: abc\n",
+        "t.yaml:3: key 'port': expected a decimal integer from 0 to 65535, got 'abc'");
+    ASSERT_LOAD_ERROR("io_threads: [1]\n", "t.yaml:1: key 'io_threads': expected a decimal "
+                                           "integer from 0 to 64, got a list");
+    ASSERT_LOAD_ERROR("io_threads: 010\n", "t.yaml:1: key 'io_threads': expected a decimal");
+    ASSERT_LOAD_ERROR("io_threads: 0x10\n", "got '0x10'");
+    ASSERT_LOAD_ERROR("io_threads: 1.5\n", "got '1.5'");
+    ASSERT_LOAD_ERROR("c2s:\n  require_tls: maybe\n",
+                      "t.yaml:2: key 'require_tls': expected true or false");
+    ASSERT_LOAD_ERROR("log_level: verbose\n",
+                      "t.yaml:1: key 'log_level': expected one of debug, info, warn, error, got "
+                      "'verbose'");
+    ASSERT_LOAD_ERROR("listeners:\n  - type: s2s\n", "t.yaml:2: key 'type': expected one of c2s");
+    ASSERT_LOAD_ERROR("listeners:\n  - {type: c2s, tls: yes}\n", "key 'tls': expected one of "
+                                                                 "starttls, direct, got 'yes'");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    resource_conflict: kick\n",
+                      "t.yaml:3: key 'resource_conflict': expected one of replace, refuse");
+    ASSERT_LOAD_ERROR("listeners:\n  - {type: c2s, address: localhost}\n",
+                      "t.yaml:2: key 'address': expected an IPv4 or IPv6 address, got 'localhost'");
+    ASSERT_LOAD_ERROR("hosts: example.com\n", "t.yaml:1: key 'hosts': expected a list of hosts");
+    ASSERT_LOAD_ERROR("hosts:\n  - example.com\n",
+                      "t.yaml:2: each entry of 'hosts' must be a mapping, not 'example.com'");
+    ASSERT_LOAD_ERROR("listeners: {type: c2s}\n", "key 'listeners': expected a list of listeners");
+    ASSERT_LOAD_ERROR("c2s: [require_tls]\n",
+                      "t.yaml:1: key 'c2s': expected a mapping, got a list");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    admins: alice@a.example\n",
+                      "t.yaml:3: key 'admins': expected a list of bare JIDs");
+    ASSERT_LOAD_ERROR("data_dir: {a: b}\n", "key 'data_dir': expected a path, got a mapping");
+    ASSERT_LOAD_ERROR("data_dir: ''\n", "key 'data_dir': expected a path, got ''");
+    ASSERT_LOAD_ERROR("data_dir: ~/yerba\n", "t.yaml:1: key 'data_dir': '~/yerba': '~' is not "
+                                             "expanded");
+    ASSERT_LOAD_ERROR("data_dir: \"a\\0b\"\n", "t.yaml:1: key 'data_dir': the value contains a "
+                                               "NUL byte");
+    ASSERT_LOAD_ERROR("- a\n- b\n", "t.yaml:1: expected a mapping of settings");
+    ASSERT_LOAD_ERROR("just words\n", "t.yaml:1: expected a mapping of settings");
+}
+
+/* "key:" with nothing after it is YAML's null; blame the key's line, not the next. */
+TEST(null_values)
+{
+    ASSERT_LOAD_ERROR("data_dir:\nlog_level: info\n",
+                      "t.yaml:1: key 'data_dir': expected a path, got nothing");
+    ASSERT_LOAD_ERROR("log_level: ~\n", "t.yaml:1: key 'log_level': expected one of");
+    ASSERT_LOAD_ERROR("hosts:\n", "t.yaml:1: key 'hosts': expected a list of hosts");
+    ASSERT_LOAD_ERROR("listeners: null\n", "key 'listeners': expected a list");
+    ASSERT_LOAD_ERROR("hosts:\n  -\n", "t.yaml:2: each entry of 'hosts' must be a mapping, not "
+                                       "nothing");
+    ASSERT_LOAD_ERROR("hosts:\n  -\nc2s:\n", "t.yaml:2: each entry of 'hosts' must be a mapping");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n  -\n  # comment\n\n  - domain: b.example\n",
+                      "t.yaml:3: each entry of 'hosts' must be a mapping, not nothing");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    admins:\n      - a@b\n      -\n"
+                      "listeners: []\n",
+                      "t.yaml:5: key 'admins': expected a bare JID (user@domain), got nothing");
+    ASSERT_LOAD_ERROR("hosts: [{domain: a.example}, , {domain: b.example}]\n",
+                      "t.yaml:1: YAML syntax error");
+    ASSERT_LOAD_ERROR("hosts:\n  - {domain: a.example, admins: [a@b, ~]}\n",
+                      "t.yaml:2: key 'admins': expected a bare JID (user@domain), got nothing");
+    /* Quoted, "null" is a string. */
+    struct buf err = BUF_INIT;
+    struct config *cfg = load("data_dir: 'null'\nc2s:\n", &err);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_STR_EQ(cfg->data_dir, "null");
+    ASSERT_TRUE(cfg->require_tls);
+    config_free(cfg);
+    buf_fini(&err);
+}
+
+TEST(range_errors)
+{
+    ASSERT_LOAD_ERROR("io_threads: 65\n", "t.yaml:1: key 'io_threads': expected a decimal integer "
+                                          "from 0 to 64, got '65'");
+    ASSERT_LOAD_ERROR("io_threads: -1\n", "got '-1'");
+    ASSERT_LOAD_ERROR("io_threads: 99999999999999999999999999\n", "from 0 to 64");
+    ASSERT_LOAD_ERROR("listeners:\n  - type: c2s\n    port: 65536\n",
+                      "t.yaml:3: key 'port': expected a decimal integer from 0 to 65535");
+    ASSERT_LOAD_ERROR("c2s:\n  scram_iterations: 4095\n",
+                      "t.yaml:2: key 'scram_iterations': expected a decimal integer from 4096 to "
+                      "1000000");
+    ASSERT_LOAD_ERROR("c2s:\n  auth_timeout: 0\n", "key 'auth_timeout': expected a decimal "
+                                                   "integer from 1 to 3600");
+    ASSERT_LOAD_ERROR("c2s:\n  max_stanza_size: 1023\n", "from 1024 to 16777216");
+    ASSERT_LOAD_ERROR("c2s:\n  max_output_size: 1073741825\n", "from 65536 to 1073741824");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    max_resources: 0\n",
+                      "t.yaml:3: key 'max_resources': expected a decimal integer from 1");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    offline_quota: -5\n",
+                      "key 'offline_quota': expected a decimal integer from 0");
+    ASSERT_LOAD_ERROR("c2s:\n  auth_fail_delay_ms: 500\n  auth_fail_delay_max_ms: 400\n",
+                      "t.yaml:3: key 'auth_fail_delay_max_ms': 400 is less than "
+                      "auth_fail_delay_ms (500)");
+    ASSERT_LOAD_ERROR("c2s:\n  auth_fail_delay_ms: 9000\n",
+                      "t.yaml:2: key 'auth_fail_delay_max_ms': 8000 is less than");
+}
+
+TEST(bad_domains)
+{
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: ''\n", "t.yaml:2: key 'domain': '' is not a valid "
+                                                  "domain: it is empty");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a b\n", "'a b' is not a valid domain: only letters");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a@b\n", "'a@b' is not a valid domain");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a/b\n", "'a/b' is not a valid domain");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a..b\n", "it has an empty label");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: .\n", "it has an empty label");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: caf\xc3\xa9.example\n",
+                      "'caf\\xc3\\xa9.example' is not a valid domain: it is not ASCII");
+    char yaml[1200] = "hosts:\n  - domain: ";
+    memset(yaml + strlen(yaml), 'a', 64);
+    strcat(yaml, ".example\n");
+    ASSERT_LOAD_ERROR(yaml, "it has a label longer than 63 bytes");
+    strcpy(yaml, "hosts:\n  - domain: ");
+    for (int i = 0; i < 16; i++)
+        strcat(yaml, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.");
+    strcat(yaml, "x\n");
+    ASSERT_LOAD_ERROR(yaml, "it is longer than 1023 bytes");
+}
+
+TEST(bad_admins)
+{
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    admins:\n      - alice\n",
+                      "t.yaml:4: key 'admins': 'alice' is not a bare JID (user@domain): it has no "
+                      "'@'");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    admins: [a@a.example/res]\n",
+                      "it has a /resource");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    admins: ['@a.example']\n",
+                      "the part before '@' is empty");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    admins: [a@b@c]\n", "more than one '@'");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    admins: ['a b@c']\n",
+                      "a character a JID may not contain");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    admins: ['a@']\n", "it is empty");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    admins: [[a@b]]\n",
+                      "key 'admins': expected a bare JID (user@domain), got a list");
+}
+
+TEST(duplicates)
+{
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n  - domain: b.example\n"
+                      "  - domain: A.Example.\n",
+                      "t.yaml:4: duplicate host 'a.example' (first at line 2)");
+    ASSERT_LOAD_ERROR("listeners:\n  - {type: c2s, port: 5222}\n"
+                      "  - {type: c2s, address: '0::0'}\n",
+                      "t.yaml:3: duplicate listener '[::]:5222' (first at line 2)");
+    ASSERT_LOAD_ERROR("listeners:\n  - {type: c2s, address: 10.0.0.1, port: 7}\n"
+                      "  - {type: c2s, address: 10.0.0.1, port: 7, tls: direct}\n",
+                      "duplicate listener '[10.0.0.1]:7'");
+    ASSERT_LOAD_ERROR("log_level: info\nio_threads: 1\nlog_level: warn\n",
+                      "t.yaml:3: duplicate key 'log_level' (first at line 1)");
+    ASSERT_LOAD_ERROR("c2s: {auth_timeout: 5, auth_timeout: 6}\n", "duplicate key 'auth_timeout'");
+}
+
+TEST(required_and_paired_keys)
+{
+    ASSERT_LOAD_ERROR("hosts:\n  - certificate: a.crt\n    key: a.key\n",
+                      "t.yaml:2: missing key 'domain' in hosts");
+    ASSERT_LOAD_ERROR("listeners:\n  - port: 5222\n", "t.yaml:2: missing key 'type' in listeners");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    certificate: a.crt\n",
+                      "t.yaml:3: host 'a.example': certificate and key must be given together");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    max_resources: 2\n    key: a.key\n",
+                      "t.yaml:4: host 'a.example': certificate and key must be given together");
+    ASSERT_LOAD_ERROR("hosts: []\n", "t.yaml:1: key 'hosts': at least one host is needed");
+}
+
+TEST(empty_listener_list)
+{
+    struct buf err = BUF_INIT;
+    struct config *cfg = load("listeners: []\n", &err);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_EQ(cfg->n_listeners, 0);
+    config_free(cfg);
+    buf_fini(&err);
+}
+
+TEST(yaml_syntax_errors)
+{
+    ASSERT_LOAD_ERROR("log_level: info\nhosts:\n  - domain: a\n   bad: [\n",
+                      "t.yaml:4: YAML syntax error: ");
+    ASSERT_LOAD_ERROR("a: b\nc: d: e\n", "t.yaml:2: YAML syntax error: mapping values are not "
+                                         "allowed in this context");
+    ASSERT_LOAD_ERROR("log_level: \"info\n", "YAML syntax error: found unexpected end of stream");
+    ASSERT_LOAD_ERROR("log_level: *nowhere\n",
+                      "t.yaml:1: YAML syntax error: found undefined alias");
+    /* Bad UTF-8 is reported by offset; the line is counted from it. */
+    ASSERT_LOAD_ERROR("log_level: info\nio_threads: 1\ndata_dir: \xff\n",
+                      "t.yaml:3: YAML syntax error: invalid leading UTF-8 octet");
+    ASSERT_LOAD_ERROR("log_level: info\n---\nlog_level: warn\n",
+                      "t.yaml:3: only one YAML document is allowed");
+}
+
+TEST(several_errors_are_reported)
+{
+    struct buf err = BUF_INIT;
+    ASSERT_NULL(load("io_threads: 100\nlog_level: loud\nc2s:\n  auth_timeout: 0\n", &err));
+    ASSERT_NOT_NULL(strstr(err.data, "t.yaml:1: key 'io_threads'"));
+    ASSERT_NOT_NULL(strstr(err.data, "t.yaml:2: key 'log_level'"));
+    ASSERT_NOT_NULL(strstr(err.data, "t.yaml:4: key 'auth_timeout'"));
+    buf_fini(&err);
+
+    struct buf yaml = BUF_INIT;
+    for (int i = 0; i < 50; i++)
+        buf_printf(&yaml, "bad%d: 1\n", i);
+    ASSERT_NULL(load(yaml.data, &err));
+    ASSERT_NOT_NULL(strstr(err.data, "t.yaml:20: unknown key 'bad19'"));
+    ASSERT_NULL(strstr(err.data, "bad20"));
+    ASSERT_NOT_NULL(strstr(err.data, "t.yaml: too many errors"));
+    buf_fini(&err);
+    buf_fini(&yaml);
+}
+
+TEST(booleans)
+{
+    static const struct {
+        const char *text;
+        bool value;
+    } cases[] = {{"true", true},   {"True", true},   {"yes", true}, {"on", true},  {"'on'", true},
+                 {"false", false}, {"FALSE", false}, {"no", false}, {"off", false}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char yaml[64];
+        snprintf(yaml, sizeof yaml, "c2s:\n  allow_plain: %s\n", cases[i].text);
+        struct buf err = BUF_INIT;
+        struct config *cfg = load(yaml, &err);
+        ASSERT_NOT_NULL(cfg);
+        ASSERT_EQ(cfg->allow_plain, cases[i].value);
+        config_free(cfg);
+        buf_fini(&err);
+    }
+    ASSERT_LOAD_ERROR("c2s:\n  allow_plain: 1\n", "key 'allow_plain': expected true or false");
+    ASSERT_LOAD_ERROR("c2s:\n  allow_plain: y\n", "got 'y'");
+}
+
+/* The key decides a value's type, so YAML's readings of "no" or "1.0" do not matter. */
+TEST(values_are_read_by_key_type)
+{
+    struct buf err = BUF_INIT;
+    struct config *cfg = load("hosts:\n  - domain: no\n  - domain: 1.0\n"
+                              "    admins: [yes@on]\n",
+                              &err);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_STR_EQ(cfg->hosts[0].domain, "no");
+    ASSERT_STR_EQ(cfg->hosts[1].domain, "1.0");
+    ASSERT_STR_EQ(cfg->hosts[1].admins[0], "yes@on");
+    config_free(cfg);
+    buf_fini(&err);
+}
+
+TEST(anchors_and_aliases)
+{
+    struct buf err = BUF_INIT;
+    struct config *cfg = load("hosts:\n"
+                              "  - domain: a.example\n"
+                              "    admins: &admins [root@a.example]\n"
+                              "  - domain: b.example\n"
+                              "    admins: *admins\n",
+                              &err);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_EQ(cfg->hosts[1].n_admins, 1);
+    ASSERT_STR_EQ(cfg->hosts[1].admins[0], "root@a.example");
+    ASSERT_TRUE(cfg->hosts[0].admins[0] != cfg->hosts[1].admins[0]);
+    config_free(cfg);
+    buf_fini(&err);
+    /* A list that contains itself is refused by the schema, not followed forever. */
+    ASSERT_LOAD_ERROR("hosts: &h [*h]\n", "each entry of 'hosts' must be a mapping, not a list");
+    ASSERT_LOAD_ERROR("hosts: [&h {domain: a.example}, *h]\n", "duplicate host 'a.example'");
+}
+
+TEST(admin_socket_length)
+{
+    char yaml[256];
+    snprintf(yaml, sizeof yaml, "admin_socket: /%0120d\n", 0);
+    ASSERT_LOAD_ERROR(yaml, "t.yaml:1: admin_socket '/000");
+    snprintf(yaml, sizeof yaml, "data_dir: /%0110d\n", 0);
+    ASSERT_LOAD_ERROR(yaml, "the limit for a Unix socket; set admin_socket");
+}
+
+TEST(too_large)
+{
+    size_t len = 1024 * 1024 + 1;
+    char *yaml = malloc(len);
+    ASSERT_NOT_NULL(yaml);
+    memset(yaml, '#', len);
+    struct buf err = BUF_INIT;
+    ASSERT_NULL(config_load_string(yaml, len, "big.yaml", &err));
+    ASSERT_NOT_NULL(strstr(err.data, "big.yaml: larger than"));
+    buf_fini(&err);
+    free(yaml);
+}
+
+TEST(find_host)
+{
+    struct config *cfg = config_load(NULL, NULL);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_TRUE(config_find_host(cfg, "localhost") == &cfg->hosts[0]);
+    ASSERT_TRUE(config_find_host(cfg, "LocalHost") == &cfg->hosts[0]);
+    ASSERT_NULL(config_find_host(cfg, "localhost.localdomain"));
+    ASSERT_NULL(config_find_host(cfg, ""));
+    config_free(cfg);
+    config_free(NULL);
+}
+
+/* Every allocation may fail: the loader must return NULL (saying so) or a complete
+ * config, and leak nothing (LeakSanitizer checks the latter). */
+TEST(allocation_failures)
+{
+    static const char *const texts[] = {full_yaml, "hosts: [{domain: a.example, admins: [x@y]}]\n",
+                                        "io_threads: 99\nfoo: 1\n", ""};
+    for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+        bool done = false;
+        for (long n = 0; n < 10000 && !done; n++) {
+            struct buf err = BUF_INIT;
+            yb_alloc_fail_after(n);
+            struct config *cfg = config_load_string(texts[t], strlen(texts[t]), "t.yaml", &err);
+            yb_alloc_fail_after(-1);
+            if (cfg != NULL) {
+                if (t == 0)
+                    check_full(cfg);
+                done = true;
+            } else if (err.data != NULL && strstr(err.data, "out of memory") == NULL) {
+                done = t == 2; /* that text fails for its own reasons once memory suffices */
+                ASSERT_TRUE(done);
+            }
+            config_free(cfg);
+            buf_fini(&err);
+        }
+        ASSERT_TRUE(done);
+    }
+}
+
+TEST_MAIN(TEST_CASE(defaults_without_file), TEST_CASE(empty_documents_give_defaults),
+          TEST_CASE(empty_file_gives_defaults), TEST_CASE(full_file),
+          TEST_CASE(relative_paths_follow_the_file), TEST_CASE(derived_paths),
+          TEST_CASE(example_file_is_valid), TEST_CASE(missing_file), TEST_CASE(unknown_keys),
+          TEST_CASE(type_errors), TEST_CASE(null_values), TEST_CASE(range_errors),
+          TEST_CASE(bad_domains), TEST_CASE(bad_admins), TEST_CASE(duplicates),
+          TEST_CASE(required_and_paired_keys), TEST_CASE(empty_listener_list),
+          TEST_CASE(yaml_syntax_errors), TEST_CASE(several_errors_are_reported),
+          TEST_CASE(booleans), TEST_CASE(values_are_read_by_key_type),
+          TEST_CASE(anchors_and_aliases), TEST_CASE(admin_socket_length), TEST_CASE(too_large),
+          TEST_CASE(find_host), TEST_CASE(allocation_failures))
