@@ -43,8 +43,15 @@ init_keys(void)
 static void
 run_server(enum scram_hash h, unsigned opt, const char *m1, size_t l1, const char *m2, size_t l2)
 {
-    struct scram_cb cb = {(opt & 0x20) ? exporter : NULL, (opt & 0x20) ? 32 : 0, end_point, 32,
-                          (opt & 0x08) != 0};
+    struct scram_cb cb = {
+        .tls_exporter = (opt & 0x20) ? exporter : NULL,
+        .tls_exporter_len = (opt & 0x20) ? 32 : 0,
+        .tls_server_end_point = end_point,
+        .tls_server_end_point_len = 32,
+        .tls_unique = (opt & 0x40) ? end_point : NULL,
+        .tls_unique_len = (opt & 0x40) ? 12 : 0,
+        .server_supports_plus = (opt & 0x08) != 0,
+    };
     struct scram_server *s = scram_server_new(h, (opt & 0x04) != 0);
     if (s == NULL || scram_server__set_nonce(s, "3rfcNHYJY1ZVvWVs7j") != 0)
         abort();

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "server.h"
 
 static void
@@ -123,7 +124,7 @@ local(const struct config *cfg, int argc, char **argv)
         return 2;
     }
     struct db *db;
-    if (db_open(cfg->database, &db) != 0) {
+    if (fs_mkdirs(cfg->data_dir, 0700) != 0 || db_open(cfg->database, &db) != 0) {
         fprintf(stderr, "yerbactl: cannot open %s\n", cfg->database);
         return 1;
     }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "server.h"
 
 static void
@@ -24,26 +25,6 @@ usage(FILE *f)
           "      --check-config  validate the configuration and exit\n"
           "      --version       print the version and exit\n",
           f);
-}
-
-/* mkdir -p with mode 0700 for what we create. */
-static int
-make_dirs(const char *path)
-{
-    char *p = yb_strdup(path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-            yb_free(p);
-            return -1;
-        }
-        *s = '/';
-    }
-    int rc = mkdir(p, 0700) != 0 && errno != EEXIST ? -1 : 0;
-    yb_free(p);
-    return rc;
 }
 
 static char *
@@ -60,7 +41,7 @@ ensure_certificates(struct config *cfg)
 {
     char *dir = path_join(cfg->data_dir, "certs");
     int rc = 0;
-    if (make_dirs(dir) != 0) {
+    if (fs_mkdirs(dir, 0700) != 0) {
         log_error("server", "cannot create %s: %s", dir, strerror(errno));
         rc = -1;
     }
@@ -110,6 +91,14 @@ ensure_admin(const struct config *cfg)
     return rc;
 }
 
+static void
+report_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    log_warn("server", "open handle: %s%s", uv_handle_type_name(uv_handle_get_type(h)),
+             uv_is_closing(h) ? " (closing)" : "");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -155,7 +144,7 @@ main(int argc, char **argv)
         log_set_level(lvl);
     log_info("server", "yerbad %s starting (%s)", YERBA_VERSION,
              path ? path : "embedded defaults");
-    if (make_dirs(cfg->data_dir) != 0) {
+    if (fs_mkdirs(cfg->data_dir, 0700) != 0) {
         log_error("server", "cannot create data directory %s: %s", cfg->data_dir,
                   strerror(errno));
         config_free(cfg);
@@ -177,9 +166,12 @@ main(int argc, char **argv)
     else
         server_stop(&server);
     server_fini(&server);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    if (uv_loop_close(&loop) != 0)
+    /* Close callbacks of what server_fini() closed run here. */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0) {
         log_warn("server", "event loop closed with handles still open");
+        uv_walk(&loop, report_handle, NULL);
+    }
     log_info("server", "stopped");
     return rc == 0 ? 0 : 1;
 }

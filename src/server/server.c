@@ -101,11 +101,26 @@ on_signal(uv_signal_t *handle, int signum)
     server_stop(srv);
 }
 
+#define SHUTDOWN_GRACE_MS 5000
+
 static void
 on_housekeeping(uv_timer_t *t)
 {
     (void)t;
     c2s_housekeeping();
+}
+
+/* During shutdown: once every stream has closed (or the grace period is over) the
+ * loop stops and server_fini() releases the rest, committing pending writes. */
+static void
+on_shutdown_tick(uv_timer_t *t)
+{
+    if (srv->n_streams == 0 || clock_mono_ms() >= srv->stop_deadline_ms) {
+        if (srv->n_streams != 0)
+            log_warn("server", "%zu streams still open after the grace period", srv->n_streams);
+        uv_timer_stop(t);
+        uv_stop(srv->loop);
+    }
 }
 
 int
@@ -125,6 +140,10 @@ server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         list_init(&s->hooks[i]);
     user_table_init();
     s->stats.started_us = clock_wall_us();
+    uv_signal_init(loop, &s->sig_term);
+    uv_signal_init(loop, &s->sig_int);
+    uv_signal_init(loop, &s->sig_hup);
+    uv_timer_init(loop, &s->housekeeping);
     for (size_t i = 0; i < cfg->n_hosts; i++)
         hashmap_set(&s->hosts, cfg->hosts[i].domain, host_new(&cfg->hosts[i]));
 
@@ -166,13 +185,9 @@ server_start(struct server *s)
     int rc = admin_start(s->cfg->admin_socket);
     if (rc != 0)
         return rc;
-    uv_signal_init(s->loop, &s->sig_term);
-    uv_signal_init(s->loop, &s->sig_int);
-    uv_signal_init(s->loop, &s->sig_hup);
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
     uv_signal_start(&s->sig_hup, on_signal, SIGHUP);
-    uv_timer_init(s->loop, &s->housekeeping);
     uv_timer_start(&s->housekeeping, on_housekeeping, 1000, 1000);
     signal(SIGPIPE, SIG_IGN);
     log_info("server", "yerbad ready (%zu host%s)", s->cfg->n_hosts, s->cfg->n_hosts == 1 ? "" : "s");
@@ -187,7 +202,8 @@ server_stop(struct server *s)
     if (s->stopping)
         return;
     s->stopping = true;
-    net_stop_listening(s->net);
+    if (s->net != NULL)
+        net_stop_listening(s->net);
     admin_stop();
     struct list_node *n, *tmp;
     LIST_FOREACH_SAFE(n, tmp, &s->streams)
@@ -201,13 +217,14 @@ server_stop(struct server *s)
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
-    uv_timer_stop(&s->housekeeping);
-    uv_close((uv_handle_t *)&s->housekeeping, NULL);
+    s->stop_deadline_ms = clock_mono_ms() + SHUTDOWN_GRACE_MS;
+    uv_timer_start(&s->housekeeping, on_shutdown_tick, 0, 20);
 }
 
 void
 server_fini(struct server *s)
 {
+    uv_close((uv_handle_t *)&s->housekeeping, NULL);
     net_free(s->net);
     s->net = NULL;
     modules_unload_all();

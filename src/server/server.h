@@ -121,7 +121,8 @@ struct server {
     struct hashmap features; /* ns -> module */
     struct hashmap auth_failures; /* ip -> struct auth_penalty */
     uv_signal_t sig_term, sig_int, sig_hup;
-    uv_timer_t housekeeping;
+    uv_timer_t housekeeping; /* once a second; every 20 ms while stopping */
+    uint64_t stop_deadline_ms;
     bool stopping;
 };
 

@@ -631,7 +631,9 @@ TEST(memory_shrinks_between_stanzas)
     ASSERT_NOT_NULL(rec_init(&r, NULL));
     size_t fresh = xml__parser_expat_bytes(r.p);
     ASSERT_TRUE(fresh > 0);
-    ASSERT_EQ(parser_feed(r.p, HDR, strlen(HDR)), PARSER_OK);
+    const char *hdr = "<stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback' "
+                      "xmlns:stream='http://etherx.jabber.org/streams'>";
+    ASSERT_EQ(parser_feed(r.p, hdr, strlen(hdr)), PARSER_OK);
     /* A 100 KB stanza with one big attribute makes expat buffer it whole. */
     struct buf b = BUF_INIT;
     buf_puts(&b, "<message id='");
@@ -646,9 +648,11 @@ TEST(memory_shrinks_between_stanzas)
     size_t after = xml__parser_expat_bytes(r.p);
     ASSERT_TRUE(after < 24 * 1024);
     /* The stream goes on with the same namespace context and offsets. */
-    const char *more = "<presence/><p:x xmlns:p='urn:p'/><stream:features/></stream:stream>";
+    const char *more = "<presence/><p:x xmlns:p='urn:p'/><db:result>k</db:result>"
+                       "<stream:features/></stream:stream>";
     ASSERT_EQ(parser_feed(r.p, more, strlen(more)), PARSER_OK);
-    const char *tail = "<presence xmlns='jabber:client'/>\n<x xmlns='urn:p'/>\n"
+    const char *tail = "<presence xmlns='jabber:server'/>\n<x xmlns='urn:p'/>\n"
+                       "<result xmlns='jabber:server:dialback'>k</result>\n"
                        "<features xmlns='http://etherx.jabber.org/streams'/>\nclose\n";
     ASSERT_TRUE(r.log.len > strlen(tail));
     ASSERT_STR_EQ(rec_log(&r) + r.log.len - strlen(tail), tail);
@@ -675,6 +679,32 @@ TEST(memory_shrinks_between_stanzas)
     ASSERT_EQ(r.n_stanzas, 2);
     ASSERT_EQ(r.last_error, PARSER_E_POLICY);
     rec_fini(&r);
+    buf_fini(&b);
+}
+
+TEST(shrink_under_oom)
+{
+    /* Replacing the expat instance is best effort: whichever allocation fails, the
+     * stream carries on. */
+    struct buf b = BUF_INIT;
+    buf_puts(&b, HDR "<message id='");
+    for (int i = 0; i < 60000; i++)
+        buf_putc(&b, 'x');
+    buf_puts(&b, "'></message");
+    for (long n = 0; n < 40; n++) {
+        struct rec r;
+        ASSERT_NOT_NULL(rec_init(&r, NULL));
+        ASSERT_EQ(parser_feed(r.p, b.data, b.len), PARSER_OK);
+        yb_alloc_fail_after(n);
+        enum parser_status s = parser_feed(r.p, ">", 1);
+        yb_alloc_fail_after(-1);
+        ASSERT_EQ(s, PARSER_OK);
+        ASSERT_EQ(r.n_stanzas, 1);
+        ASSERT_EQ(parser_feed(r.p, "<presence/>", 11), PARSER_OK);
+        ASSERT_EQ(r.n_stanzas, 2);
+        ASSERT_EQ(r.n_errors, 0);
+        rec_fini(&r);
+    }
     buf_fini(&b);
 }
 
@@ -787,4 +817,4 @@ TEST_MAIN(TEST_CASE(stream_events), TEST_CASE(stanza_tree_from_stream),
           TEST_CASE(not_well_formed), TEST_CASE(errors_are_final), TEST_CASE(limit_defaults),
           TEST_CASE(limit_stanza_size), TEST_CASE(limit_depth_and_attrs), TEST_CASE(limit_header),
           TEST_CASE(suspend_resume), TEST_CASE(reset), TEST_CASE(memory_shrinks_between_stanzas),
-          TEST_CASE(stanza_parse_cases), TEST_CASE(oom))
+          TEST_CASE(shrink_under_oom), TEST_CASE(stanza_parse_cases), TEST_CASE(oom))
