@@ -8,7 +8,6 @@ set -eu
 cd "$(dirname "$0")"
 scripts/deps.sh test
 
-PY=/usr/bin/python3
 jobs=$(nproc 2>/dev/null || echo 2)
 
 run_suite() {
@@ -17,11 +16,10 @@ run_suite() {
     echo "== $dir: build"
     cmake -S . -B "$dir" -G Ninja -DYERBA_WERROR=ON "$@" >/dev/null
     cmake --build "$dir" -j "$jobs"
-    echo "== $dir: unit tests"
+    echo "== $dir: unit, fuzz-corpus and integration tests"
+    # The integration suite (one CTest test, label "integration") starts its own
+    # servers on free loopback ports; the unit tests run in parallel beside it.
     ctest --test-dir "$dir" --output-on-failure -j "$jobs"
-    echo "== $dir: integration tests"
-    YERBAD="$PWD/$dir/src/yerbad" YERBACTL="$PWD/$dir/tools/yerbactl" \
-        $PY -m pytest -q -p no:cacheprovider tests/integration
 }
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"

@@ -36,22 +36,6 @@ route_error(const struct stanza *orig, enum stanza_error_cond c, const char *tex
         route(err);
 }
 
-/* RFC 6121 §8.5.2.1: message to a bare JID with at least one available resource. */
-static bool
-deliver_to_best(struct user *u, struct stanza *st, bool all_nonnegative)
-{
-    int best = -1;
-    for (struct session *s = user_first_session(u); s; s = user_next_session(u, s))
-        if (s->available && s->priority >= 0 && s->priority > best)
-            best = s->priority;
-    if (best < 0)
-        return false;
-    for (struct session *s = user_first_session(u); s; s = user_next_session(u, s))
-        if (s->available && s->priority >= 0 && (all_nonnegative || s->priority == best))
-            session_send(s, stanza_ref(st));
-    return true;
-}
-
 struct bare_msg {
     struct stanza *st;
 };
@@ -75,23 +59,60 @@ message_to_user(struct user *u, int status, void *ud)
     route_to_sessions_of(u, st);
 }
 
+enum route_action
+route_pick(const char *type, const struct route_candidate *c, size_t n, bool *chosen)
+{
+    for (size_t i = 0; i < n; i++)
+        chosen[i] = false;
+    if (strcmp(type, "error") == 0)
+        return ROUTE_DROP; /* §8.5.2.1.4 */
+    if (strcmp(type, "groupchat") == 0)
+        return ROUTE_ERROR; /* §8.5.2.1.2 */
+    bool headline = strcmp(type, "headline") == 0;
+    int best = -1;
+    for (size_t i = 0; i < n; i++)
+        if (c[i].available && c[i].priority >= 0 && c[i].priority > best)
+            best = c[i].priority;
+    if (best < 0)
+        return headline ? ROUTE_DROP : ROUTE_OFFLINE; /* §8.5.2.2 */
+    /* normal and chat: the highest priority (all of them on a tie, §8.5.2.1.1);
+     * headline: every non-negative priority (§8.5.2.1.3). */
+    for (size_t i = 0; i < n; i++)
+        chosen[i] = c[i].available && c[i].priority >= 0 && (headline || c[i].priority == best);
+    return ROUTE_DELIVER;
+}
+
 void
 route_to_sessions_of(struct user *u, struct stanza *st)
 {
-    const char *type = stanza_type(st);
-    if (strcmp(type, "error") == 0) {
-        /* §8.5.2.1.4: silently ignored. */
-    } else if (strcmp(type, "groupchat") == 0) {
-        route_error(st, SE_SERVICE_UNAVAILABLE, NULL); /* §8.5.2.1.2 */
-    } else if (strcmp(type, "headline") == 0) {
-        deliver_to_best(u, st, true); /* §8.5.2.1.3; dropped when nobody is there */
-    } else if (!deliver_to_best(u, st, false)) {
-        /* normal and chat with no available resource: §8.5.2.2.1, offline storage. */
+    struct route_candidate cand[64];
+    struct session *sess[64];
+    bool chosen[64];
+    size_t n = 0;
+    for (struct session *s = user_first_session(u); s && n < 64; s = user_next_session(u, s)) {
+        cand[n].available = s->available;
+        cand[n].priority = s->priority;
+        sess[n++] = s;
+    }
+    switch (route_pick(stanza_type(st), cand, n, chosen)) {
+    case ROUTE_DELIVER:
+        for (size_t i = 0; i < n; i++)
+            if (chosen[i])
+                session_send(sess[i], stanza_ref(st));
+        break;
+    case ROUTE_OFFLINE: {
         struct jid *from = jid_new(stanza_attr(st, "from"));
         struct event ev = {.id = EV_MESSAGE_OFFLINE, .user = u, .stanza = st, .from = from};
         if (event_fire(&ev) == HOOK_PASS && stanza_child(st, "body", NULL) != NULL)
             route_error(st, SE_SERVICE_UNAVAILABLE, NULL);
         jid_free(from);
+        break;
+    }
+    case ROUTE_ERROR:
+        route_error(st, SE_SERVICE_UNAVAILABLE, NULL);
+        break;
+    case ROUTE_DROP:
+        break;
     }
     stanza_unref(st);
 }

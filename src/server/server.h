@@ -172,6 +172,22 @@ struct user *user_find_loaded(const char *bare);
 /* router.c */
 void router_from_session(struct session *s, struct stanza *st);
 
+/* The RFC 6121 §8.5.2 decision for a message to a bare JID, separate from the
+ * sessions so it can be tested alone. */
+struct route_candidate {
+    bool available;
+    int priority;
+};
+enum route_action {
+    ROUTE_DELIVER, /* to the candidates marked in chosen */
+    ROUTE_OFFLINE, /* nobody available: offline storage (or an error) */
+    ROUTE_ERROR,   /* service-unavailable to the sender */
+    ROUTE_DROP,    /* silently ignored */
+};
+/* type: the message's type attribute ("" when absent). chosen: n entries. */
+enum route_action route_pick(const char *type, const struct route_candidate *c, size_t n,
+                             bool *chosen);
+
 /* iq.c */
 void iq_dispatch(struct stanza *st, struct session *origin, const struct jid *from,
                  const struct jid *to, enum iq_target target, struct user *target_user);

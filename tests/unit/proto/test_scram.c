@@ -273,6 +273,27 @@ TEST(round_trip_all_hashes)
     }
 }
 
+TEST(tls_unique)
+{
+    static const unsigned char finished[12] = "finished-msg";
+    static const unsigned char other[12] = "other-finish";
+    struct scram_cb with = {NULL, 0, end_point, 32, finished, 12, true};
+    struct scram_cb without = {NULL, 0, end_point, 32, NULL, 0, true};
+    struct scram_keys k;
+    ASSERT_EQ(scram_keys_generate(SCRAM_SHA512, "pencil", 64, &k), 0);
+    /* COMPAT: slixmpp 1.8 binds with tls-unique; it must match the Finished bytes. */
+    struct run r = exchange(SCRAM_SHA512, true, &with, &k, "user", "pencil", "tls-unique",
+                            finished, 12, false);
+    ASSERT_EQ(r.stage, ST_OK);
+    r = exchange(SCRAM_SHA512, true, &with, &k, "user", "pencil", "tls-unique", other, 12, false);
+    ASSERT_EQ(r.rc, YB_EAUTH);
+    /* Not offered on this connection: refused at the first message. */
+    r = exchange(SCRAM_SHA512, true, &without, &k, "user", "pencil", "tls-unique", finished, 12,
+                 false);
+    ASSERT_EQ(r.rc, YB_EAUTH);
+    ASSERT_NE(r.stage, ST_OK);
+}
+
 TEST(user_names)
 {
     struct scram_cb none = {0};
@@ -733,7 +754,7 @@ TEST(oom)
 }
 
 TEST_MAIN(TEST_CASE(rfc5802_sha1), TEST_CASE(rfc7677_sha256), TEST_CASE(hash_info), TEST_CASE(keys),
-          TEST_CASE(round_trip_all_hashes), TEST_CASE(user_names), TEST_CASE(channel_binding_rules),
+          TEST_CASE(round_trip_all_hashes), TEST_CASE(tls_unique), TEST_CASE(user_names), TEST_CASE(channel_binding_rules),
           TEST_CASE(unknown_user_salt), TEST_CASE(server_nonce), TEST_CASE(malformed_client_first),
           TEST_CASE(valid_client_first_variants), TEST_CASE(malformed_client_final),
           TEST_CASE(state_misuse), TEST_CASE(client_checks_server_first), TEST_CASE(client_verify),
