@@ -380,6 +380,7 @@ on_parse_error(void *ud, struct conn *c, enum parser_error err, const char *deta
         [PARSER_E_POLICY] = STE_POLICY_VIOLATION,
         [PARSER_E_BAD_FORMAT] = STE_BAD_FORMAT,
         [PARSER_E_NOMEM] = STE_INTERNAL_SERVER_ERROR,
+        [PARSER_E_UNSUPPORTED_ENCODING] = STE_UNSUPPORTED_ENCODING,
     };
     log_info(s->who, "bad input from %s: %s", conn_peer_ip(s->conn), detail ? detail : "");
     c2s_stream_error(s, map[err], NULL);

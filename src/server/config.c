@@ -31,6 +31,8 @@
 #define CONFIG_MAX_ERRORS 20
 /* The largest section's key count; parse_mapping() keeps one line per key. */
 #define CONFIG_MAX_KEYS 16
+/* Configurations nest four levels (hosts, a host, admins); see check_depth(). */
+#define CONFIG_MAX_DEPTH 16
 /* RFC 7622 §3.2: a domainpart is at most 1023 bytes; RFC 1035 §2.3.4: labels 63. */
 #define DOMAIN_MAX_LEN 1023
 #define LABEL_MAX_LEN  63
@@ -424,7 +426,7 @@ scalar(const yaml_node_t *n)
     return (const char *)n->data.scalar.value;
 }
 
-/* A plain empty, "~" or "null" scalar: YAML's null (YAML 1.1 §10.3.2). */
+/* A plain empty, "~" or "null" scalar: YAML's null (YAML 1.2 §10.3.2, core schema). */
 static bool
 is_null(const yaml_node_t *n)
 {
@@ -1159,11 +1161,60 @@ syntax_error(struct ctx *c, const yaml_parser_t *p, const char *yaml, size_t len
         ctx_error(c, line, "YAML syntax error: %s", problem);
 }
 
+/* libyaml's scanner does work proportional to the flow nesting depth for every token,
+ * so a megabyte of "[[[[" takes many minutes to load as a document. Walk the events
+ * first, which stops a few hundred bytes past the limit. Reports syntax errors too. */
+static bool
+check_depth(struct ctx *c, const char *yaml, size_t len)
+{
+    yaml_parser_t parser;
+    yaml_event_t event;
+    bool ok = true;
+    int depth = 0;
+    if (!yaml_parser_initialize(&parser)) {
+        ctx_oom(c);
+        return false;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+    for (bool end = false; !end;) {
+        if (!yaml_parser_parse(&parser, &event)) {
+            syntax_error(c, &parser, yaml, len);
+            ok = false;
+            break;
+        }
+        switch (event.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > CONFIG_MAX_DEPTH) {
+                ctx_error(c, event.start_mark.line + 1, "nested deeper than %d levels",
+                          CONFIG_MAX_DEPTH);
+                ok = false;
+                end = true;
+            }
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_STREAM_END_EVENT:
+            end = true;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+    return ok;
+}
+
 static void
 parse_document(struct ctx *c, const char *yaml, size_t len, void *cfg, size_t *lines)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
+    if (!check_depth(c, yaml, len))
+        return;
     if (!yaml_parser_initialize(&parser)) {
         ctx_oom(c);
         return;
@@ -1243,11 +1294,14 @@ finish(struct ctx *c, struct config *cfg, const size_t *lines)
     if (c->oom)
         return;
     /* bind(2) fails later, with a worse message, on a path that does not fit. */
-    if (strlen(cfg->admin_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+    size_t sock_len = strlen(cfg->admin_socket);
+    if (sock_len >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
         size_t line = key_line(&top_section, lines, "admin_socket");
+        char shown[SHOW_SIZE];
         ctx_error(c, line ? line : key_line(&top_section, lines, "data_dir"),
-                  "admin_socket '%s' is longer than %zu bytes, the limit for a Unix socket%s",
-                  cfg->admin_socket, sizeof(((struct sockaddr_un *)0)->sun_path) - 1,
+                  "admin_socket %s is longer than %zu bytes, the limit for a Unix socket%s",
+                  show_bytes(shown, cfg->admin_socket, sock_len),
+                  sizeof(((struct sockaddr_un *)0)->sun_path) - 1,
                   line ? "" : "; set admin_socket to a shorter path");
     }
     if (key_line(&top_section, lines, "hosts") == 0)

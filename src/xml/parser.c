@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "alloc.h"
 #include "buf.h"
@@ -488,6 +489,17 @@ on_notation_decl(void *ud, const XML_Char *name, const XML_Char *base, const XML
     restricted(ud, "notation declaration");
 }
 
+/* RFC 6120 §11.6: UTF-8 only. A declaration naming another encoding is refused
+ * (the bytes are read as UTF-8 whatever it says). */
+static void XMLCALL
+on_xml_decl(void *ud, const XML_Char *version, const XML_Char *encoding, int standalone)
+{
+    (void)version, (void)standalone;
+    struct parser *p = ud;
+    if (encoding != NULL && strcasecmp(encoding, "UTF-8") != 0 && p->state != PS_FAILED)
+        fail(p, PARSER_E_UNSUPPORTED_ENCODING, "encoding other than UTF-8");
+}
+
 /* A fresh expat instance with our handlers; NULL on OOM. Charges p's counter. */
 static XML_Parser
 expat_new(struct parser *p)
@@ -509,6 +521,7 @@ expat_new(struct parser *p)
     XML_SetEntityDeclHandler(xp, on_entity_decl);
     XML_SetSkippedEntityHandler(xp, on_skipped_entity);
     XML_SetNotationDeclHandler(xp, on_notation_decl);
+    XML_SetXmlDeclHandler(xp, on_xml_decl);
     XML_SetParamEntityParsing(xp, XML_PARAM_ENTITY_PARSING_NEVER);
     /* Deferral waits for more input before retrying an incomplete token: a stanza
      * whose last bytes arrive alone would not be reported until the peer sends more. */

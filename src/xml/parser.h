@@ -24,6 +24,7 @@ enum parser_error {
     PARSER_E_POLICY,          /* a limit was exceeded: stream error policy-violation */
     PARSER_E_BAD_FORMAT,      /* e.g. text or a non-stream element at the top level */
     PARSER_E_NOMEM,           /* allocation failed: internal-server-error */
+    PARSER_E_UNSUPPORTED_ENCODING, /* an XML declaration names another encoding */
 };
 
 struct parser_limits {

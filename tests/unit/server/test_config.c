@@ -572,6 +572,22 @@ TEST(yaml_syntax_errors)
                       "t.yaml:3: only one YAML document is allowed");
 }
 
+/* Deep flow nesting is slow in libyaml: refused before the document is built. */
+TEST(deep_nesting)
+{
+    ASSERT_LOAD_ERROR("hosts: [{domain: a, admins: [[[[[[[[[[[[[[[[x]]]]]]]]]]]]]]]]}]\n",
+                      "t.yaml:1: nested deeper than 16 levels");
+    size_t depth = 200000;
+    char *yaml = malloc(2 * depth + 8);
+    ASSERT_NOT_NULL(yaml);
+    memcpy(yaml, "a: ", 3);
+    memset(yaml + 3, '[', depth);
+    memset(yaml + 3 + depth, ']', depth);
+    strcpy(yaml + 3 + 2 * depth, "\n");
+    ASSERT_LOAD_ERROR(yaml, "t.yaml:1: nested deeper than 16 levels");
+    free(yaml);
+}
+
 TEST(several_errors_are_reported)
 {
     struct buf err = BUF_INIT;
@@ -717,7 +733,8 @@ TEST_MAIN(TEST_CASE(defaults_without_file), TEST_CASE(empty_documents_give_defau
           TEST_CASE(type_errors), TEST_CASE(null_values), TEST_CASE(range_errors),
           TEST_CASE(bad_domains), TEST_CASE(bad_admins), TEST_CASE(duplicates),
           TEST_CASE(required_and_paired_keys), TEST_CASE(empty_listener_list),
-          TEST_CASE(yaml_syntax_errors), TEST_CASE(several_errors_are_reported),
-          TEST_CASE(booleans), TEST_CASE(values_are_read_by_key_type),
-          TEST_CASE(anchors_and_aliases), TEST_CASE(admin_socket_length), TEST_CASE(too_large),
-          TEST_CASE(find_host), TEST_CASE(allocation_failures))
+          TEST_CASE(yaml_syntax_errors), TEST_CASE(deep_nesting),
+          TEST_CASE(several_errors_are_reported), TEST_CASE(booleans),
+          TEST_CASE(values_are_read_by_key_type), TEST_CASE(anchors_and_aliases),
+          TEST_CASE(admin_socket_length), TEST_CASE(too_large), TEST_CASE(find_host),
+          TEST_CASE(allocation_failures))

@@ -77,8 +77,8 @@ on_close(void *ud)
     rec_puts(ud, "close\n");
 }
 
-static const char *const err_names[] = {"not-well-formed", "restricted-xml", "policy", "bad-format",
-                                        "nomem"};
+static const char *const err_names[] = {
+    "not-well-formed", "restricted-xml", "policy", "bad-format", "nomem", "unsupported-encoding"};
 
 static void
 on_error(void *ud, enum parser_error err, const char *detail)
@@ -359,6 +359,16 @@ TEST(restricted_xml)
     yb_free(s);
 }
 
+TEST(encoding_must_be_utf8)
+{
+    /* RFC 6120 §11.6 */
+    expect_error("<?xml version='1.0' encoding='ISO-8859-1'?><stream/>",
+                 "error(unsupported-encoding)\n");
+    char *s = run_str("<?xml version='1.0' encoding='utf-8'?><s>", 1);
+    ASSERT_STR_EQ(s, "open(s  )\n");
+    yb_free(s);
+}
+
 TEST(not_well_formed)
 {
     expect_error(HDR "<a></b>", HDR_LOG "error(not-well-formed)\n");
@@ -370,10 +380,8 @@ TEST(not_well_formed)
     expect_error("junk junk", "error(not-well-formed)\n");
     expect_error("<a xmlns:p='urn:p' xmlns:q='urn:p'><b p:x='1' q:x='2'/></a>",
                  "open(a  )\nerror(not-well-formed)\n");
-    /* The document encoding is forced to UTF-8 (RFC 6120 §11.6): a Latin-1 byte in a
-     * stream that declares ISO-8859-1 is still an invalid UTF-8 sequence. */
-    expect_error("<?xml version='1.0' encoding='ISO-8859-1'?><s><a>\xe9</a></s>",
-                 "open(s  )\nerror(not-well-formed)\n");
+    /* Bytes that are not UTF-8 are refused whatever the declaration says. */
+    expect_error("<?xml version='1.0'?><s><a>\xe9</a></s>", "open(s  )\nerror(not-well-formed)\n");
 }
 
 TEST(errors_are_final)
@@ -814,7 +822,8 @@ TEST_MAIN(TEST_CASE(stream_events), TEST_CASE(stanza_tree_from_stream),
           TEST_CASE(every_split_gives_the_same_events),
           TEST_CASE(events_arrive_as_soon_as_complete), TEST_CASE(header_variants),
           TEST_CASE(keepalives_and_stream_text), TEST_CASE(stream_close), TEST_CASE(restricted_xml),
-          TEST_CASE(not_well_formed), TEST_CASE(errors_are_final), TEST_CASE(limit_defaults),
-          TEST_CASE(limit_stanza_size), TEST_CASE(limit_depth_and_attrs), TEST_CASE(limit_header),
-          TEST_CASE(suspend_resume), TEST_CASE(reset), TEST_CASE(memory_shrinks_between_stanzas),
-          TEST_CASE(shrink_under_oom), TEST_CASE(stanza_parse_cases), TEST_CASE(oom))
+          TEST_CASE(encoding_must_be_utf8), TEST_CASE(not_well_formed), TEST_CASE(errors_are_final),
+          TEST_CASE(limit_defaults), TEST_CASE(limit_stanza_size), TEST_CASE(limit_depth_and_attrs),
+          TEST_CASE(limit_header), TEST_CASE(suspend_resume), TEST_CASE(reset),
+          TEST_CASE(memory_shrinks_between_stanzas), TEST_CASE(shrink_under_oom),
+          TEST_CASE(stanza_parse_cases), TEST_CASE(oom))
