@@ -149,6 +149,16 @@ outbound_broadcast(struct session *s, struct stanza *st)
     session_set_presence(s, copy, parse_priority(st));
     broadcast(s, st, initial);
     if (initial) {
+        /* §4.2.2: the new resource learns about the account's other resources. */
+        struct user *u = session_user(s);
+        for (struct session *o = user_first_session(u); o; o = user_next_session(u, o)) {
+            if (o == s || !session_is_available(o) || session_presence(o) == NULL)
+                continue;
+            struct stanza *c = stanza_copy(session_presence(o));
+            stanza_set_attr(c, "from", session_jid(o)->full);
+            stanza_set_attr(c, "to", session_jid(s)->full);
+            session_send(s, c);
+        }
         struct event ev = {.id = EV_SESSION_AVAILABLE,
                            .session = s,
                            .user = session_user(s),

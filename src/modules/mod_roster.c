@@ -60,7 +60,8 @@ remove_item(struct iq_request *req, struct user *u, const char *contact)
         return;
     }
     bool had_to = it->sub == SUB_TO || it->sub == SUB_BOTH || it->ask;
-    bool had_from = it->sub == SUB_FROM || it->sub == SUB_BOTH || it->pending_in;
+    bool was_subscribed = it->sub == SUB_FROM || it->sub == SUB_BOTH;
+    bool had_from = was_subscribed || it->pending_in;
     it->in_roster = false;
     it->pending_in = false;
     it->sub = SUB_NONE;
@@ -73,6 +74,17 @@ remove_item(struct iq_request *req, struct user *u, const char *contact)
         send_subscription(u, jid, "unsubscribe");
     if (had_from)
         send_subscription(u, jid, "unsubscribed");
+    /* RFC 6121 §3.2.2: a contact whose subscription ends sees us go offline. */
+    for (struct session *s = user_first_session(u); was_subscribed && s;
+         s = user_next_session(u, s)) {
+        if (!session_is_available(s))
+            continue;
+        struct stanza *p = stanza_new("presence", NS_CLIENT);
+        stanza_set_attr(p, "from", session_jid(s)->full);
+        stanza_set_attr(p, "to", jid);
+        stanza_set_attr(p, "type", "unavailable");
+        route(p);
+    }
     yb_free(jid);
 }
 

@@ -82,7 +82,8 @@ send_features(struct session *s)
     if (s->authenticated) {
         /* RFC 6120 §7.4; the session element is optional (RFC 6121 Appendix E). */
         buf_puts(&b, "<bind xmlns='" NS_BIND "'/>"
-                     "<session xmlns='" NS_SESSION "'><optional/></session>");
+                     "<session xmlns='" NS_SESSION "'><optional/></session>"
+                     "<ver xmlns='urn:xmpp:features:rosterver'/>"); /* RFC 6121 §2.6.1 */
     } else {
         if (!s->tls)
             buf_printf(&b, "<starttls xmlns='" NS_TLS "'>%s</starttls>",

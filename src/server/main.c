@@ -27,43 +27,6 @@ usage(FILE *f)
           f);
 }
 
-static char *
-path_join(const char *dir, const char *name)
-{
-    struct buf b = BUF_INIT;
-    buf_printf(&b, "%s/%s", dir, name);
-    return buf_steal(&b);
-}
-
-/* Hosts without a configured certificate get a generated one in the data dir. */
-static int
-ensure_certificates(struct config *cfg)
-{
-    char *dir = path_join(cfg->data_dir, "certs");
-    int rc = 0;
-    if (fs_mkdirs(dir, 0700) != 0) {
-        log_error("server", "cannot create %s: %s", dir, strerror(errno));
-        rc = -1;
-    }
-    for (size_t i = 0; rc == 0 && i < cfg->n_hosts; i++) {
-        struct config_host *h = &cfg->hosts[i];
-        if (h->certificate != NULL)
-            continue;
-        struct buf b = BUF_INIT;
-        buf_printf(&b, "%s/%s.crt", dir, h->domain);
-        h->certificate = buf_steal(&b);
-        buf_printf(&b, "%s/%s.key", dir, h->domain);
-        h->key = buf_steal(&b);
-        if (access(h->certificate, R_OK) == 0 && access(h->key, R_OK) == 0)
-            continue;
-        log_info("server", "generating a self-signed certificate for %s in %s", h->domain, dir);
-        if (net_tls_generate_self_signed(h->domain, h->certificate, h->key, 3650) != 0)
-            rc = -1;
-    }
-    yb_free(dir);
-    return rc;
-}
-
 /* First run: an empty database gets admin@<first host> with a random password. */
 static int
 ensure_admin(const struct config *cfg)
@@ -150,7 +113,7 @@ main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
-    if (ensure_certificates(cfg) != 0 || ensure_admin(cfg) != 0) {
+    if (server_prepare_certificates(cfg) != 0 || ensure_admin(cfg) != 0) {
         config_free(cfg);
         return 1;
     }

@@ -32,8 +32,16 @@ route_error(const struct stanza *orig, enum stanza_error_cond c, const char *tex
     if (strcmp(stanza_name(orig), "iq") == 0 && strcmp(type, "result") == 0)
         return;
     struct stanza *err = stanza_error_reply(orig, c, text);
-    if (err != NULL)
-        route(err);
+    if (err == NULL)
+        return;
+    if (stanza_attr(err, "from") == NULL) {
+        /* orig had no 'to': the server answered for the sender's own account
+         * (RFC 6120 §10.3), so the error comes from that bare JID. */
+        char *bare = jid_bare_of(stanza_attr(err, "to"));
+        stanza_set_attr(err, "from", bare);
+        yb_free(bare);
+    }
+    route(err);
 }
 
 struct bare_msg {

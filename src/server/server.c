@@ -9,7 +9,11 @@
 #include <openssl/rand.h>
 #include <signal.h>
 #include <string.h>
+#include <errno.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "fs.h"
 
 
 struct server *srv;
@@ -73,6 +77,43 @@ server_random_id(char out[17])
     for (int i = 0; i < 16; i++)
         out[i] = chars[raw[i] % (sizeof chars - 1)];
     out[16] = '\0';
+}
+
+static char *
+path_join(const char *dir, const char *name)
+{
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "%s/%s", dir, name);
+    return buf_steal(&b);
+}
+
+/* Hosts without a configured certificate get a generated one in the data dir. */
+int
+server_prepare_certificates(struct config *cfg)
+{
+    char *dir = path_join(cfg->data_dir, "certs");
+    int rc = 0;
+    if (fs_mkdirs(dir, 0700) != 0) {
+        log_error("server", "cannot create %s: %s", dir, strerror(errno));
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < cfg->n_hosts; i++) {
+        struct config_host *h = &cfg->hosts[i];
+        if (h->certificate != NULL)
+            continue;
+        struct buf b = BUF_INIT;
+        buf_printf(&b, "%s/%s.crt", dir, h->domain);
+        h->certificate = buf_steal(&b);
+        buf_printf(&b, "%s/%s.key", dir, h->domain);
+        h->key = buf_steal(&b);
+        if (access(h->certificate, R_OK) == 0 && access(h->key, R_OK) == 0)
+            continue;
+        log_info("server", "generating a self-signed certificate for %s in %s", h->domain, dir);
+        if (net_tls_generate_self_signed(h->domain, h->certificate, h->key, 3650) != 0)
+            rc = -1;
+    }
+    yb_free(dir);
+    return rc;
 }
 
 static int
@@ -255,6 +296,11 @@ server_reload(struct server *s, struct buf *err)
     struct config *ncfg = config_load(s->cfg->path, err);
     if (ncfg == NULL)
         return YB_EINVAL;
+    if (server_prepare_certificates(ncfg) != 0) {
+        buf_puts(err, "cannot create the certificates of the new config\n");
+        config_free(ncfg);
+        return YB_EINVAL;
+    }
     net_tls_clear_identities(s->net);
     struct config *old = s->cfg;
     s->cfg = ncfg;

@@ -136,6 +136,9 @@ void server_fini(struct server *s);
 /* Re-reads the config file; returns 0, or an error with messages in err. */
 int server_reload(struct server *s, struct buf *err);
 struct host *server_find_host(const char *domain);
+/* Hosts without a configured certificate get <data_dir>/certs/<domain>.crt/.key,
+ * generated (self-signed) when missing. Returns 0 or -1 (logged). */
+int server_prepare_certificates(struct config *cfg);
 
 /* c2s.c */
 const struct conn_handler *c2s_accept(void *ud, struct conn *c, void **conn_ud);

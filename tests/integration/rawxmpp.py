@@ -206,6 +206,11 @@ class _TLSSocket:
         h.update(cert.public_bytes(Encoding.DER))
         return h.finalize()
 
+    def unique(self):
+        # RFC 5929 §3.1: the first Finished message of the latest handshake; in a
+        # full (not resumed) handshake the client's own.
+        return self.conn.get_finished()
+
     def peer_cert_der(self):
         return self.conn.get_peer_certificate().to_cryptography().public_bytes(Encoding.DER)
 
@@ -506,8 +511,8 @@ class RawXMPP:
 
     def auth_scram(self, user, password, hash_name="SHA-256", *, plus=None,
                    cb_data=None, gs2_flag=None, mechanism=None):
-        """SCRAM (RFC 5802/7677) client. plus is None, 'tls-exporter' or
-        'tls-server-end-point'. cb_data overrides the channel-binding bytes
+        """SCRAM (RFC 5802/7677) client. plus is None, 'tls-exporter',
+        'tls-server-end-point' or 'tls-unique'. cb_data overrides the channel-binding bytes
         (to test that the server checks them); gs2_flag overrides 'n'/'y'.
 
         Returns SASLResult with .iterations and .server_signature_ok set.
@@ -517,7 +522,9 @@ class RawXMPP:
         if plus:
             gs2 = "p=%s,," % plus
             if cb_data is None:
-                cb_data = self.tls.exporter() if plus == "tls-exporter" else self.tls.server_end_point()
+                cb_data = {"tls-exporter": self.tls.exporter,
+                           "tls-server-end-point": self.tls.server_end_point,
+                           "tls-unique": self.tls.unique}[plus]()
         else:
             gs2 = (gs2_flag or "n") + ",,"
             cb_data = b""

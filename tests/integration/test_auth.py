@@ -97,7 +97,8 @@ def test_raw_scram_mutual_auth(server, hash_name):
     ("tls-exporter", None),
     ("tls-server-end-point", None),
     ("tls-server-end-point", SSL.TLS1_2_VERSION),
-], ids=["exporter-tls13", "endpoint-tls13", "endpoint-tls12"])
+    ("tls-unique", SSL.TLS1_2_VERSION),
+], ids=["exporter-tls13", "endpoint-tls13", "endpoint-tls12", "unique-tls12"])
 @pytest.mark.parametrize("hash_name", HASHES)
 def test_scram_plus(server, hash_name, cb_type, tls_max):
     acct = server.new_account()
@@ -156,14 +157,14 @@ def test_scram_plus_unsupported_binding_type_rejected(server):
     c.starttls()
     c.open_stream()
     c.read_features()
-    res = c.auth_scram(acct.user, acct.password, "SHA-256", plus="tls-unique",
+    res = c.auth_scram(acct.user, acct.password, "SHA-256", plus="tls-unique-for-telnet",
                        cb_data=b"\x01" * 12)
     assert not res.ok
 
 
 async def test_slixmpp_default_settings_log_in(server):
     """slixmpp as a user runs it: its own mechanism choice and channel binding
-    (it tries tls-unique -PLUS first, then falls back)."""
+    (slixmpp 1.8.3 picks SCRAM-SHA-512-PLUS with tls-unique, even on TLS 1.3)."""
     acct = server.new_account()
     c = Client(server, acct, channel_binding=True)
     await c.login(timeout=15)

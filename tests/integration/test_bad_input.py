@@ -60,7 +60,7 @@ MALFORMED = {
     "control-char": b"<message to='x@localhost'><body>\x01</body></message>",
     "unbound-prefix": b"<foo:message xmlns='jabber:client'/>",
     "duplicate-attr": b"<message to='x@localhost' to='y@localhost'/>",
-    "garbage": b"this is not xml <<<>>>",
+    "garbage": b"<<<>>> this is not xml",
 }
 
 

@@ -257,3 +257,23 @@ def test_first_run_creates_data_dir_and_certificates(make_server):
         key = srv.data_dir / "certs" / ("%s.key" % domain)
         assert key.is_file()
         assert stat.S_IMODE(os.stat(key).st_mode) & 0o077 == 0, "private key readable by others"
+
+
+def test_port_in_use_fails_cleanly(make_server):
+    """A listener that cannot bind is a startup error (exit 1 and a message),
+    not a crash."""
+    import socket
+    srv = make_server("busy", start=False)
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind(("127.0.0.1", srv.ports["direct"]))
+    blocker.listen(1)
+    try:
+        with pytest.raises(RuntimeError):
+            srv.start(timeout=10)
+    finally:
+        blocker.close()
+    rc = srv.proc.returncode
+    srv.proc = None   # it was expected to fail; nothing to stop
+    assert rc == 1, "exit status %r (negative = killed by a signal), log:\n%s" % (rc, srv.log_tail())
+    assert "%d" % srv.ports["direct"] in srv.log_text()
