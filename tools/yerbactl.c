@@ -168,9 +168,15 @@ main(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "+c:h")) != -1) {
         switch (opt) {
-        case 'c': path = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     argc -= optind;

@@ -71,8 +71,8 @@ base64_decode(const char *s, size_t slen, size_t *out_len)
                     goto fail;
             }
         }
-        unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
-                     (unsigned)v[3];
+        unsigned w =
+            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
         out[o++] = (unsigned char)(w >> 16);
         if (pad < 2)
             out[o++] = (unsigned char)(w >> 8);

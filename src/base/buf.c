@@ -98,12 +98,23 @@ buf_put_xml_escaped(struct buf *b, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         const char *rep;
         switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&apos;"; break;
-        default: continue;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&apos;";
+            break;
+        default:
+            continue;
         }
         if (buf_append(b, s + start, i - start) != 0 || buf_puts(b, rep) != 0)
             return YB_ENOMEM;

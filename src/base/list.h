@@ -14,8 +14,8 @@ struct list_node {
 };
 
 #define LIST_ENTRY(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-#define LIST_FOREACH(n, head) for ((n) = (head)->next; (n) != (head); (n) = (n)->next)
-#define LIST_FOREACH_SAFE(n, tmp, head)                                                           \
+#define LIST_FOREACH(n, head)         for ((n) = (head)->next; (n) != (head); (n) = (n)->next)
+#define LIST_FOREACH_SAFE(n, tmp, head)                                                            \
     for ((n) = (head)->next, (tmp) = (n)->next; (n) != (head); (n) = (tmp), (tmp) = (n)->next)
 
 static inline void

@@ -51,8 +51,8 @@ store_done(struct storage_req *r)
     default:
         log_error("offline", "storing a message for %s@%s failed: %s", sr->node, sr->domain,
                   yb_strerror(r->status));
-        route_error(sr->orig, r->status == YB_EFULL ? SE_RESOURCE_CONSTRAINT
-                                                    : SE_INTERNAL_SERVER_ERROR,
+        route_error(sr->orig,
+                    r->status == YB_EFULL ? SE_RESOURCE_CONSTRAINT : SE_INTERNAL_SERVER_ERROR,
                     NULL);
         break;
     }
@@ -78,8 +78,8 @@ on_message_offline(struct event *ev, void *ud)
     char stamp[32];
     clock_format_xep82(now, stamp);
     /* XEP-0203: when, and by whom, the message was delayed. */
-    struct xml_node *d = node_add_text_child(stanza_root(copy), "delay", NS_DELAY,
-                                             "Offline Storage");
+    struct xml_node *d =
+        node_add_text_child(stanza_root(copy), "delay", NS_DELAY, "Offline Storage");
     node_set_attr(d, "from", user_domain(ev->user));
     node_set_attr(d, "stamp", stamp);
     struct store_req *sr = yb_calloc(1, sizeof *sr);
@@ -105,7 +105,7 @@ on_message_offline(struct event *ev, void *ud)
 struct fetch_req {
     struct storage_req req;
     char *domain, *node;
-    char *full_jid; /* the session to deliver to */
+    char *full_jid;   /* the session to deliver to */
     struct buf items; /* NUL-separated stored stanzas */
     int64_t last_id;
 };

@@ -223,8 +223,7 @@ outbound_subscription(struct session *s, struct stanza *st, const struct jid *to
             it->pending_stanza = NULL;
             if (had_from) {
                 /* §3.2.2: the contact sees us go offline. */
-                for (struct session *ss = user_first_session(u); ss;
-                     ss = user_next_session(u, ss))
+                for (struct session *ss = user_first_session(u); ss; ss = user_next_session(u, ss))
                     if (session_is_available(ss))
                         send_presence(session_jid(ss)->full, contact, "unavailable");
             }

@@ -23,10 +23,10 @@ struct conn;
 
 /* What a finished TLS handshake gives the core. Borrowed for the call. */
 struct conn_tls_info {
-    const char *version;     /* "TLSv1.3" */
+    const char *version; /* "TLSv1.3" */
     const char *cipher;
-    const char *sni;         /* the name the client asked for, or NULL */
-    const char *alpn;        /* the negotiated protocol, or NULL */
+    const char *sni;               /* the name the client asked for, or NULL */
+    const char *alpn;              /* the negotiated protocol, or NULL */
     const unsigned char *exporter; /* RFC 9266 tls-exporter, 32 bytes; NULL unless TLS 1.3 */
     size_t exporter_len;
     const unsigned char *end_point; /* RFC 5929 tls-server-end-point hash of our certificate */
@@ -36,11 +36,11 @@ struct conn_tls_info {
 };
 
 enum conn_close_reason {
-    CONN_CLOSED_LOCAL,   /* conn_close() finished */
-    CONN_CLOSED_PEER,    /* EOF or reset from the peer */
-    CONN_CLOSED_TLS,     /* TLS handshake or record failure */
-    CONN_CLOSED_OVERFLOW,/* output above max_output_bytes */
-    CONN_CLOSED_ERROR,   /* other socket error */
+    CONN_CLOSED_LOCAL,    /* conn_close() finished */
+    CONN_CLOSED_PEER,     /* EOF or reset from the peer */
+    CONN_CLOSED_TLS,      /* TLS handshake or record failure */
+    CONN_CLOSED_OVERFLOW, /* output above max_output_bytes */
+    CONN_CLOSED_ERROR,    /* other socket error */
 };
 
 struct conn_handler {
@@ -78,7 +78,7 @@ void conn_close(struct conn *c);
 void conn_abort(struct conn *c);
 
 /* Borrowed while c lives. */
-const char *conn_peer_ip(const struct conn *c);   /* "127.0.0.1", "::1" */
+const char *conn_peer_ip(const struct conn *c); /* "127.0.0.1", "::1" */
 int conn_peer_port(const struct conn *c);
 const char *conn_listener_name(const struct conn *c);
 bool conn_is_tls(const struct conn *c);

@@ -28,8 +28,8 @@ struct listen_config {
     const char *address; /* "0.0.0.0", "::", "127.0.0.1", "::1" */
     int port;            /* 0: any free port (see net_listener_port) */
     enum listen_tls tls;
-    const char *alpn;    /* for direct TLS: the protocol to accept, e.g. "xmpp-client" */
-    const char *name;    /* for logs: "c2s", "c2s-tls" */
+    const char *alpn; /* for direct TLS: the protocol to accept, e.g. "xmpp-client" */
+    const char *name; /* for logs: "c2s", "c2s-tls" */
 };
 
 struct net_config {

@@ -260,9 +260,9 @@ net__tls_info(SSL *ssl, struct conn_tls_info *info, struct net__tls_info_storage
      * only well defined before TLS 1.3; there we give the same message (as OpenSSL
      * and the clients that use it compute it) and the core advertises it only for
      * TLS 1.2. */
-    size_t u_len = SSL_session_reused(ssl) ? SSL_get_finished(ssl, st->unique, sizeof st->unique)
-                                           : SSL_get_peer_finished(ssl, st->unique,
-                                                                   sizeof st->unique);
+    size_t u_len = SSL_session_reused(ssl)
+                       ? SSL_get_finished(ssl, st->unique, sizeof st->unique)
+                       : SSL_get_peer_finished(ssl, st->unique, sizeof st->unique);
     if (u_len > 0 && u_len <= sizeof st->unique) {
         info->unique = st->unique;
         info->unique_len = u_len;

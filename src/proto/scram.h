@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * scram.h: SCRAM (RFC 5802, RFC 7677) for the server side, with SHA-1, SHA-256 and
- * SHA-512, and channel binding (tls-exporter RFC 9266, tls-server-end-point and tls-unique RFC 5929)
- * for the -PLUS variants. Key derivation (PBKDF2) is slow on purpose: never call
+ * SHA-512, and channel binding (tls-exporter RFC 9266, tls-server-end-point and tls-unique RFC
+ * 5929) for the -PLUS variants. Key derivation (PBKDF2) is slow on purpose: never call
  * scram_keys_derive() or scram_keys_generate() on the core thread.
  * No sockets and no TLS objects here: channel-binding bytes are passed in.
  */

@@ -177,8 +177,7 @@ cmd_stats(struct admin_client *c)
                "logins: %llu\nauth_failures: %llu\nconnections: %llu\nloaded_accounts: %zu\n"
                "storage_pending: %zu\n",
                (long long)up, srv->n_sessions, srv->n_streams,
-               (unsigned long long)srv->stats.stanzas_routed,
-               (unsigned long long)srv->stats.logins,
+               (unsigned long long)srv->stats.stanzas_routed, (unsigned long long)srv->stats.logins,
                (unsigned long long)srv->stats.auth_failures,
                (unsigned long long)srv->stats.connections, hashmap_count(&srv->users),
                storage_pending(srv->storage));

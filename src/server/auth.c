@@ -205,9 +205,9 @@ static int
 set_work(struct db *db, struct storage_req *r)
 {
     struct set_op *op = (struct set_op *)((char *)r - offsetof(struct set_op, req));
-    return op->create ? db_account_create(db, op->domain, op->node, op->creds, SCRAM_N_HASHES)
-                      : db_account_set_credentials(db, op->domain, op->node, op->creds,
-                                                   SCRAM_N_HASHES);
+    return op->create
+               ? db_account_create(db, op->domain, op->node, op->creds, SCRAM_N_HASHES)
+               : db_account_set_credentials(db, op->domain, op->node, op->creds, SCRAM_N_HASHES);
 }
 
 static void

@@ -10,7 +10,7 @@
 
 #include "server.h"
 
-#define NS_XEP0440 "urn:xmpp:sasl-cb:0"
+#define NS_XEP0440        "urn:xmpp:sasl-cb:0"
 #define MAX_SASL_FAILURES 3
 
 static const char *
@@ -235,8 +235,7 @@ bind_done(struct user *u, int status, void *ud)
             struct event ev = {.id = EV_SESSION_BOUND, .session = s, .user = u, .from = s->jid};
             event_fire(&ev);
         } else {
-            reply_iq_error(s, op->iq,
-                           rc == YB_EEXIST ? SE_CONFLICT : SE_RESOURCE_CONSTRAINT);
+            reply_iq_error(s, op->iq, rc == YB_EEXIST ? SE_CONFLICT : SE_RESOURCE_CONSTRAINT);
             s->state = C2S_AUTHENTICATED;
         }
     }
@@ -392,8 +391,8 @@ on_closed(void *ud, struct conn *c, enum conn_close_reason why)
 {
     (void)c;
     struct session *s = ud;
-    static const char *const reasons[] = {"closed", "peer closed", "TLS failure",
-                                          "output overflow", "socket error"};
+    static const char *const reasons[] = {"closed", "peer closed", "TLS failure", "output overflow",
+                                          "socket error"};
     log_info(s->who, "disconnected (%s)%s%s", reasons[why], s->jid ? " " : "",
              s->jid ? s->jid->full : "");
     if (why == CONN_CLOSED_OVERFLOW)

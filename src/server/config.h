@@ -30,23 +30,23 @@ struct config_listener {
 };
 
 struct config_host {
-    char *domain;            /* nameprep'd */
-    char *certificate;       /* PEM file; NULL: <data_dir>/certs/<domain>.crt (generated) */
-    char *key;               /* PEM file; NULL: <data_dir>/certs/<domain>.key (generated) */
-    char **admins;           /* bare JIDs */
+    char *domain;      /* nameprep'd */
+    char *certificate; /* PEM file; NULL: <data_dir>/certs/<domain>.crt (generated) */
+    char *key;         /* PEM file; NULL: <data_dir>/certs/<domain>.key (generated) */
+    char **admins;     /* bare JIDs */
     size_t n_admins;
-    size_t offline_quota;    /* messages per account; 0 disables offline storage */
+    size_t offline_quota; /* messages per account; 0 disables offline storage */
     enum config_conflict resource_conflict;
-    size_t max_resources;    /* sessions per account */
+    size_t max_resources; /* sessions per account */
 };
 
 struct config {
-    char *path;              /* the file read, or NULL for embedded defaults */
-    char *data_dir;          /* default "./yerba-data" (relative to the cwd) */
-    char *database;          /* default <data_dir>/yerba.sqlite */
-    char *admin_socket;      /* default <data_dir>/yerbad.sock */
-    char *log_level;         /* "debug" | "info" | "warn" | "error"; default "info" */
-    unsigned io_threads;     /* default 0 (everything on the core loop) */
+    char *path;          /* the file read, or NULL for embedded defaults */
+    char *data_dir;      /* default "./yerba-data" (relative to the cwd) */
+    char *database;      /* default <data_dir>/yerba.sqlite */
+    char *admin_socket;  /* default <data_dir>/yerbad.sock */
+    char *log_level;     /* "debug" | "info" | "warn" | "error"; default "info" */
+    unsigned io_threads; /* default 0 (everything on the core loop) */
 
     struct config_host *hosts;
     size_t n_hosts;

@@ -83,8 +83,8 @@ request_free(struct iq_request *req)
 }
 
 void
-iq_dispatch(struct stanza *st, struct session *origin, const struct jid *from,
-            const struct jid *to, enum iq_target target, struct user *target_user)
+iq_dispatch(struct stanza *st, struct session *origin, const struct jid *from, const struct jid *to,
+            enum iq_target target, struct user *target_user)
 {
     (void)target_user;
     const char *type = stanza_attr(st, "type");

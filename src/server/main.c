@@ -77,11 +77,21 @@ main(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (opt) {
-        case 'c': path = optarg; break;
-        case 'C': check_only = true; break;
-        case 'V': printf("yerbad %s\n", YERBA_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            path = optarg;
+            break;
+        case 'C':
+            check_only = true;
+            break;
+        case 'V':
+            printf("yerbad %s\n", YERBA_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc) {
@@ -105,11 +115,9 @@ main(int argc, char **argv)
     enum log_level lvl;
     if (log_level_parse(cfg->log_level, &lvl) == 0)
         log_set_level(lvl);
-    log_info("server", "yerbad %s starting (%s)", YERBA_VERSION,
-             path ? path : "embedded defaults");
+    log_info("server", "yerbad %s starting (%s)", YERBA_VERSION, path ? path : "embedded defaults");
     if (fs_mkdirs(cfg->data_dir, 0700) != 0) {
-        log_error("server", "cannot create data directory %s: %s", cfg->data_dir,
-                  strerror(errno));
+        log_error("server", "cannot create data directory %s: %s", cfg->data_dir, strerror(errno));
         config_free(cfg);
         return 1;
     }

@@ -17,8 +17,8 @@ static const struct module_def *const builtin_modules[] = {
 };
 
 struct hook_entry {
-    struct list_node link;      /* srv->hooks[ev] */
-    struct list_node mod_link;  /* module->hooks */
+    struct list_node link;     /* srv->hooks[ev] */
+    struct list_node mod_link; /* module->hooks */
     struct module *module;
     int priority;
     hook_fn fn;

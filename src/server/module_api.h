@@ -23,13 +23,13 @@
 #include "storage.h"
 #include "xmpp_error.h"
 
-#define NS_CLIENT   "jabber:client"
-#define NS_ROSTER   "jabber:iq:roster"
-#define NS_DELAY    "urn:xmpp:delay"
-#define NS_BIND     "urn:ietf:params:xml:ns:xmpp-bind"
-#define NS_SESSION  "urn:ietf:params:xml:ns:xmpp-session"
-#define NS_SASL     "urn:ietf:params:xml:ns:xmpp-sasl"
-#define NS_TLS      "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_CLIENT  "jabber:client"
+#define NS_ROSTER  "jabber:iq:roster"
+#define NS_DELAY   "urn:xmpp:delay"
+#define NS_BIND    "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_SASL    "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_TLS     "urn:ietf:params:xml:ns:xmpp-tls"
 
 struct module;
 struct session;
@@ -193,10 +193,10 @@ struct roster_item {
     char **groups;
     size_t n_groups;
     enum roster_sub sub;
-    bool ask;        /* pending out: we asked to subscribe to the contact */
-    bool approved;   /* pre-approved subscription (RFC 6121 §3.4) */
-    bool in_roster;  /* false: only a pending-in request is recorded */
-    bool pending_in; /* the contact asked to subscribe to us */
+    bool ask;             /* pending out: we asked to subscribe to the contact */
+    bool approved;        /* pre-approved subscription (RFC 6121 §3.4) */
+    bool in_roster;       /* false: only a pending-in request is recorded */
+    bool pending_in;      /* the contact asked to subscribe to us */
     char *pending_stanza; /* the stored request (serialised) when pending_in */
 };
 

@@ -289,8 +289,8 @@ router_from_session(struct session *s, struct stanza *st)
         jid_free(to);
         return;
     }
-    if (strcmp(name, "iq") == 0 && (to == NULL || (to->resource == NULL &&
-                                                   strcmp(to->bare, s->jid->bare) == 0))) {
+    if (strcmp(name, "iq") == 0 &&
+        (to == NULL || (to->resource == NULL && strcmp(to->bare, s->jid->bare) == 0))) {
         /* RFC 6120 §10.3.3: handled by the server on the account's behalf. */
         iq_dispatch(st, s, s->jid, to, IQ_TO_BARE, s->user);
         stanza_unref(st);

@@ -119,8 +119,8 @@ fail_credentials(struct session *s, enum sasl_failure f)
         delay *= 2;
     if (delay > srv->cfg->auth_fail_delay_max_ms)
         delay = srv->cfg->auth_fail_delay_max_ms;
-    log_info(s->who, "authentication failed from %s (%u recent failures; answering in %llu ms)",
-             ip, p->n_failures, (unsigned long long)delay);
+    log_info(s->who, "authentication failed from %s (%u recent failures; answering in %llu ms)", ip,
+             p->n_failures, (unsigned long long)delay);
     struct delayed_failure *d = yb_calloc(1, sizeof *d);
     d->s = s;
     d->failure = f;
@@ -260,8 +260,8 @@ authzid_ok(struct session *s, const char *node, const char *authzid)
     if (authzid == NULL)
         return true;
     struct jid *j = jid_new(authzid);
-    bool ok = j != NULL && j->node != NULL && j->resource == NULL &&
-              strcmp(j->node, node) == 0 && strcmp(j->domain, s->host->domain) == 0;
+    bool ok = j != NULL && j->node != NULL && j->resource == NULL && strcmp(j->node, node) == 0 &&
+              strcmp(j->domain, s->host->domain) == 0;
     jid_free(j);
     return ok;
 }

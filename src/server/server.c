@@ -15,7 +15,6 @@
 
 #include "fs.h"
 
-
 struct server *srv;
 
 static void
@@ -221,7 +220,8 @@ server_start(struct server *s)
         if (net_listen(s->net, &lc, c2s_accept, s) != 0)
             return YB_EIO;
         log_info("server", "listening for clients on [%s]:%d (%s)", l->address,
-                 net_listener_port(s->net, i), lc.tls == LISTEN_DIRECT_TLS ? "direct TLS" : "STARTTLS");
+                 net_listener_port(s->net, i),
+                 lc.tls == LISTEN_DIRECT_TLS ? "direct TLS" : "STARTTLS");
     }
     int rc = admin_start(s->cfg->admin_socket);
     if (rc != 0)
@@ -231,7 +231,8 @@ server_start(struct server *s)
     uv_signal_start(&s->sig_hup, on_signal, SIGHUP);
     uv_timer_start(&s->housekeeping, on_housekeeping, 1000, 1000);
     signal(SIGPIPE, SIG_IGN);
-    log_info("server", "yerbad ready (%zu host%s)", s->cfg->n_hosts, s->cfg->n_hosts == 1 ? "" : "s");
+    log_info("server", "yerbad ready (%zu host%s)", s->cfg->n_hosts,
+             s->cfg->n_hosts == 1 ? "" : "s");
     return 0;
 }
 

@@ -33,9 +33,9 @@ enum c2s_state {
     C2S_WAIT_HEADER, /* nothing yet, or after a restart */
     C2S_NEGOTIATING, /* features sent, before TLS/SASL finished */
     C2S_TLS_HANDSHAKE,
-    C2S_SASL,        /* an exchange in progress */
+    C2S_SASL,          /* an exchange in progress */
     C2S_AUTHENTICATED, /* authenticated, expecting the restarted stream and bind */
-    C2S_BOUND,       /* resource bound: a session */
+    C2S_BOUND,         /* resource bound: a session */
     C2S_CLOSING,
 };
 
@@ -73,7 +73,7 @@ struct session {
     uv_timer_t *auth_timer;
     struct list_node link;      /* server.streams */
     struct list_node user_link; /* user.sessions */
-    int refs; /* pending async operations hold the struct */
+    int refs;                   /* pending async operations hold the struct */
 };
 
 struct user {
@@ -118,7 +118,7 @@ struct server {
     struct list_node hooks[EV__COUNT];
     struct hashmap iq_handlers; /* "get|bare|ns|name" -> struct iq_handler */
     struct list_node modules;
-    struct hashmap features; /* ns -> module */
+    struct hashmap features;      /* ns -> module */
     struct hashmap auth_failures; /* ip -> struct auth_penalty */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t housekeeping; /* once a second; every 20 ms while stopping */
@@ -209,8 +209,8 @@ typedef void (*auth_keys_fn)(void *ud, int status, const struct scram_keys *keys
 void auth_get_keys(const char *domain, const char *node, enum scram_hash h, auth_keys_fn fn,
                    void *ud);
 typedef void (*auth_check_fn)(void *ud, int status);
-void auth_check_plain(const char *domain, const char *node, const char *password,
-                      auth_check_fn fn, void *ud);
+void auth_check_plain(const char *domain, const char *node, const char *password, auth_check_fn fn,
+                      void *ud);
 /* Creates or updates an account's credentials (all hashes). create: fail with
  * YB_EEXIST when it exists; otherwise fail with YB_ENOENT when it does not. */
 void auth_set_password(const char *domain, const char *node, const char *password, bool create,

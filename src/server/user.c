@@ -407,10 +407,9 @@ static int
 save_work(struct db *db, struct storage_req *r)
 {
     struct save_req *sr = (struct save_req *)r;
-    int rc = sr->item_xml
-                 ? db_map_set(db, sr->domain, sr->node, ROSTER_STORE, sr->contact, sr->item_xml,
-                              strlen(sr->item_xml))
-                 : db_map_delete(db, sr->domain, sr->node, ROSTER_STORE, sr->contact);
+    int rc = sr->item_xml ? db_map_set(db, sr->domain, sr->node, ROSTER_STORE, sr->contact,
+                                       sr->item_xml, strlen(sr->item_xml))
+                          : db_map_delete(db, sr->domain, sr->node, ROSTER_STORE, sr->contact);
     if (rc == 0)
         rc = sr->pending_xml ? db_map_set(db, sr->domain, sr->node, PENDING_STORE, sr->contact,
                                           sr->pending_xml, strlen(sr->pending_xml))
@@ -425,8 +424,8 @@ save_done(struct storage_req *r)
 {
     struct save_req *sr = (struct save_req *)r;
     if (r->status != 0)
-        log_error("roster", "saving the roster item %s of %s@%s failed: %s", sr->contact,
-                  sr->node, sr->domain, yb_strerror(r->status));
+        log_error("roster", "saving the roster item %s of %s@%s failed: %s", sr->contact, sr->node,
+                  sr->domain, yb_strerror(r->status));
     yb_free(sr->domain);
     yb_free(sr->node);
     yb_free(sr->contact);

@@ -46,7 +46,7 @@ int db_rollback(struct db *db);
 
 /* ---- accounts ---- */
 
-#define DB_MAX_KEY 64
+#define DB_MAX_KEY  64
 #define DB_MAX_SALT 64
 
 /* One SCRAM credential (mech: "SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-512"). */
@@ -71,8 +71,8 @@ int db_account_set_credentials(struct db *db, const char *host, const char *user
                                const struct db_credential *creds, size_t n_creds);
 /* Fetches the credential for mech. Returns 0, YB_ENOENT (no account or no such
  * credential), YB_EIO. */
-int db_account_get_credential(struct db *db, const char *host, const char *user,
-                              const char *mech, struct db_credential *out);
+int db_account_get_credential(struct db *db, const char *host, const char *user, const char *mech,
+                              struct db_credential *out);
 /* True if the account exists (false on error too). */
 bool db_account_exists(struct db *db, const char *host, const char *user);
 /* Deletes the account and every item of every store of that user.
@@ -89,11 +89,11 @@ long db_account_count(struct db *db, const char *host);
 /* ---- key-value store: one value per (host, user, store, key) ---- */
 
 /* Appends the value to out. Returns 0, YB_ENOENT, YB_EIO, YB_ENOMEM. */
-int db_kv_get(struct db *db, const char *host, const char *user, const char *store,
-              const char *key, struct buf *out);
+int db_kv_get(struct db *db, const char *host, const char *user, const char *store, const char *key,
+              struct buf *out);
 /* Returns 0, YB_EIO, YB_EFULL (disk or database full). */
-int db_kv_set(struct db *db, const char *host, const char *user, const char *store,
-              const char *key, const void *data, size_t len);
+int db_kv_set(struct db *db, const char *host, const char *user, const char *store, const char *key,
+              const void *data, size_t len);
 /* Returns 0 (also when absent) or YB_EIO. */
 int db_kv_delete(struct db *db, const char *host, const char *user, const char *store,
                  const char *key);
@@ -110,8 +110,8 @@ int db_map_delete(struct db *db, const char *host, const char *user, const char 
                   const char *key);
 /* Calls fn for every key, in key order; fn returns nonzero to stop.
  * Returns 0 or YB_EIO. */
-int db_map_list(struct db *db, const char *host, const char *user, const char *store,
-                db_map_fn fn, void *ud);
+int db_map_list(struct db *db, const char *host, const char *user, const char *store, db_map_fn fn,
+                void *ud);
 /* Deletes every key. Returns 0 or YB_EIO. */
 int db_map_clear(struct db *db, const char *host, const char *user, const char *store);
 

@@ -19,11 +19,11 @@
 struct parser;
 
 enum parser_error {
-    PARSER_E_NOT_WELL_FORMED, /* stream error not-well-formed */
-    PARSER_E_RESTRICTED_XML,  /* stream error restricted-xml */
-    PARSER_E_POLICY,          /* a limit was exceeded: stream error policy-violation */
-    PARSER_E_BAD_FORMAT,      /* e.g. text or a non-stream element at the top level */
-    PARSER_E_NOMEM,           /* allocation failed: internal-server-error */
+    PARSER_E_NOT_WELL_FORMED,      /* stream error not-well-formed */
+    PARSER_E_RESTRICTED_XML,       /* stream error restricted-xml */
+    PARSER_E_POLICY,               /* a limit was exceeded: stream error policy-violation */
+    PARSER_E_BAD_FORMAT,           /* e.g. text or a non-stream element at the top level */
+    PARSER_E_NOMEM,                /* allocation failed: internal-server-error */
     PARSER_E_UNSUPPORTED_ENCODING, /* an XML declaration names another encoding */
 };
 
@@ -51,9 +51,9 @@ struct parser_callbacks {
 };
 
 enum parser_status {
-    PARSER_OK = 0,         /* every byte was consumed */
-    PARSER_SUSPENDED = 1,  /* a callback called parser_suspend(); the rest is held */
-    PARSER_FAILED = -1,    /* error() was called */
+    PARSER_OK = 0,        /* every byte was consumed */
+    PARSER_SUSPENDED = 1, /* a callback called parser_suspend(); the rest is held */
+    PARSER_FAILED = -1,   /* error() was called */
 };
 
 /* Returns: a new parser or NULL on OOM. cb and limits are copied. */

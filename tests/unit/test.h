@@ -76,7 +76,10 @@ struct test__case {
     void (*fn)(void);
 };
 
-#define TEST_CASE(name) {#name, test_##name}
+#define TEST_CASE(name)                                                                            \
+    {                                                                                              \
+#name, test_##name                                                                         \
+    }
 
 #define TEST_MAIN(...)                                                                             \
     int test__failed;                                                                              \

@@ -282,8 +282,8 @@ TEST(tls_unique)
     struct scram_keys k;
     ASSERT_EQ(scram_keys_generate(SCRAM_SHA512, "pencil", 64, &k), 0);
     /* COMPAT: slixmpp 1.8 binds with tls-unique; it must match the Finished bytes. */
-    struct run r = exchange(SCRAM_SHA512, true, &with, &k, "user", "pencil", "tls-unique",
-                            finished, 12, false);
+    struct run r = exchange(SCRAM_SHA512, true, &with, &k, "user", "pencil", "tls-unique", finished,
+                            12, false);
     ASSERT_EQ(r.stage, ST_OK);
     r = exchange(SCRAM_SHA512, true, &with, &k, "user", "pencil", "tls-unique", other, 12, false);
     ASSERT_EQ(r.rc, YB_EAUTH);
@@ -754,8 +754,9 @@ TEST(oom)
 }
 
 TEST_MAIN(TEST_CASE(rfc5802_sha1), TEST_CASE(rfc7677_sha256), TEST_CASE(hash_info), TEST_CASE(keys),
-          TEST_CASE(round_trip_all_hashes), TEST_CASE(tls_unique), TEST_CASE(user_names), TEST_CASE(channel_binding_rules),
-          TEST_CASE(unknown_user_salt), TEST_CASE(server_nonce), TEST_CASE(malformed_client_first),
-          TEST_CASE(valid_client_first_variants), TEST_CASE(malformed_client_final),
-          TEST_CASE(state_misuse), TEST_CASE(client_checks_server_first), TEST_CASE(client_verify),
+          TEST_CASE(round_trip_all_hashes), TEST_CASE(tls_unique), TEST_CASE(user_names),
+          TEST_CASE(channel_binding_rules), TEST_CASE(unknown_user_salt), TEST_CASE(server_nonce),
+          TEST_CASE(malformed_client_first), TEST_CASE(valid_client_first_variants),
+          TEST_CASE(malformed_client_final), TEST_CASE(state_misuse),
+          TEST_CASE(client_checks_server_first), TEST_CASE(client_verify),
           TEST_CASE(client_new_args), TEST_CASE(oom))

@@ -65,5 +65,4 @@ TEST(groupchat_and_error)
 TEST_MAIN(TEST_CASE(chat_goes_to_highest_priority),
           TEST_CASE(normal_is_the_default_type_and_ties_get_all),
           TEST_CASE(negative_priority_and_unavailable_never_get_bare_messages),
-          TEST_CASE(headline_goes_to_every_nonnegative_or_nowhere),
-          TEST_CASE(groupchat_and_error))
+          TEST_CASE(headline_goes_to_every_nonnegative_or_nowhere), TEST_CASE(groupchat_and_error))
