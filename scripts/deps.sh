@@ -6,7 +6,8 @@ set -eu
 
 BUILD_PKGS="build-essential cmake ninja-build pkg-config libuv1-dev libssl-dev libexpat1-dev \
 libsqlite3-dev libidn-dev libidn2-dev libyaml-dev libc-ares-dev zlib1g-dev"
-TEST_PKGS="python3 python3-pytest python3-slixmpp python3-aioxmpp libstrophe-dev go-sendxmpp \
+TEST_PKGS="python3 python3-pytest python3-slixmpp python3-aioxmpp python3-openssl python3-cryptography \
+libstrophe-dev go-sendxmpp \
 sqlite3 openssl"
 
 want="$BUILD_PKGS"
