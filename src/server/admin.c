@@ -104,21 +104,6 @@ account_jid(const char *s, const char **err)
     return j;
 }
 
-static void
-end_sessions_of(const struct jid *j, enum stream_error_cond cond, const char *text)
-{
-    struct user *u = user_find_loaded(j->bare);
-    if (u == NULL)
-        return;
-    user_hold(u);
-    struct session *s;
-    while ((s = user_first_session(u)) != NULL) {
-        c2s_stream_error(s, cond, text);
-        session_unbind(s);
-    }
-    user_release(u);
-}
-
 struct list_req {
     struct storage_req req;
     char *host;
@@ -204,7 +189,7 @@ cmd_kick(struct admin_client *c, const char *target)
     } else {
         struct user *u = user_find_loaded(j->bare);
         n = u ? u->n_sessions : 0;
-        end_sessions_of(j, STE_POLICY_VIOLATION, "disconnected by an administrator");
+        user_end_sessions(j->bare, STE_POLICY_VIOLATION, "disconnected by an administrator");
     }
     jid_free(j);
     if (n == 0) {
@@ -250,7 +235,7 @@ handle_request(struct admin_client *c, char *line)
             finish(c, YB_EINVAL, err);
             return;
         }
-        end_sessions_of(j, STE_NOT_AUTHORIZED, "account deleted");
+        user_end_sessions(j->bare, STE_NOT_AUTHORIZED, "account deleted");
         auth_delete_user(j->domain, j->node, finish_status, c);
         jid_free(j);
     } else if (strcmp(cmd, "users") == 0 && argc <= 2) {

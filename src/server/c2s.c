@@ -111,6 +111,17 @@ send_features(struct session *s)
             }
         }
     }
+    /* What modules offer (e.g. XEP-0077 registration, XEP-0138 compression). */
+    struct stanza *extra = stanza_new("features", NS_STREAMS);
+    struct event ev = {.id = EV_STREAM_FEATURES,
+                       .session = s,
+                       .reply = stanza_root(extra),
+                       .authenticated = s->authenticated,
+                       .tls = s->tls};
+    event_fire(&ev);
+    for (struct xml_node *n = node_first_element(stanza_root(extra)); n; n = node_next_element(n))
+        node_serialize(n, NS_CLIENT, &b);
+    stanza_unref(extra);
     buf_puts(&b, "</stream:features>");
     send_str(s, b.data);
     buf_fini(&b);
@@ -316,6 +327,7 @@ on_stanza(void *ud, struct conn *c, struct stanza *st)
     struct session *s = ud;
     const char *ns = stanza_ns(st);
     const char *name = stanza_name(st);
+    s->last_active_ms = uv_now(srv->loop);
     switch (s->state) {
     case C2S_CLOSING:
         break;
@@ -335,6 +347,12 @@ on_stanza(void *ud, struct conn *c, struct stanza *st)
                 break;
             }
             sasl_handle(s, st);
+            break;
+        }
+        if (strcmp(name, "iq") == 0 && s->state == C2S_NEGOTIATING && s->host != NULL &&
+            (s->tls || !srv->cfg->require_tls) && iq_has_preauth_handler(st)) {
+            /* E.g. XEP-0077 registration on a stream that is not authenticated. */
+            iq_dispatch(st, s, NULL, NULL, IQ_PREAUTH, NULL);
             break;
         }
         stanza_unref(st);
@@ -439,6 +457,7 @@ c2s_accept(void *ud, struct conn *c, void **conn_ud)
     list_insert_tail(&srv->streams, &s->link);
     srv->n_streams++;
     srv->stats.connections++;
+    s->last_active_ms = uv_now(srv->loop);
     s->auth_timer = yb_malloc(sizeof *s->auth_timer);
     uv_timer_init(srv->loop, s->auth_timer);
     s->auth_timer->data = s;

@@ -31,7 +31,8 @@
 #define CONFIG_MAX_ERRORS 20
 /* The largest section's key count; parse_mapping() keeps one line per key. */
 #define CONFIG_MAX_KEYS 16
-/* Configurations nest four levels (hosts, a host, admins); see check_depth(). */
+/* Configurations nest five levels (the file, hosts, a host, contact, a list of
+ * addresses); see check_depth(). */
 #define CONFIG_MAX_DEPTH 16
 /* RFC 7622 §3.2: a domainpart is at most 1023 bytes; RFC 1035 §2.3.4: labels 63. */
 #define DOMAIN_MAX_LEN 1023
@@ -39,16 +40,20 @@
 #define LOCAL_MAX_LEN  1023
 
 enum key_type {
-    KEY_PATH,      /* char *; relative paths are resolved against the file's directory */
-    KEY_WORD,      /* char *; one of choices */
-    KEY_ENUM,      /* an int-sized enum; the index of the value in choices */
-    KEY_BOOL,      /* bool */
-    KEY_UNSIGNED,  /* unsigned, in [min, max] */
-    KEY_SIZE,      /* size_t, in [min, max] */
-    KEY_INT,       /* int, in [min, max] */
-    KEY_DOMAIN,    /* char *; checked, lowercased, trailing dot removed */
-    KEY_ADDRESS,   /* char *; an IPv4 or IPv6 literal */
-    KEY_JID_LIST,  /* char ** with a size_t count at count_offset; bare JIDs */
+    KEY_PATH,     /* char *; relative paths are resolved against the file's directory */
+    KEY_WORD,     /* char *; one of choices */
+    KEY_ENUM,     /* an int-sized enum; the index of the value in choices */
+    KEY_BOOL,     /* bool */
+    KEY_UNSIGNED, /* unsigned, in [min, max] */
+    KEY_SIZE,     /* size_t, in [min, max] */
+    KEY_INT,      /* int, in [min, max] */
+    KEY_DOMAIN,   /* char *; checked, lowercased, trailing dot removed */
+    KEY_ADDRESS,  /* char *; an IPv4 or IPv6 literal */
+    /* The lists: char ** with a size_t count at count_offset; see list_kinds[]. */
+    KEY_JID_LIST,  /* bare JIDs, lowercased */
+    KEY_CIDR_LIST, /* networks, as "address/prefix" in canonical text */
+    KEY_NAME_LIST, /* usernames (localparts), lowercased */
+    KEY_URI_LIST,  /* URIs, "scheme:rest", kept as written */
     KEY_SECTION,   /* a nested mapping whose keys fill the same struct */
     KEY_HOSTS,     /* struct config's hosts, n_hosts */
     KEY_LISTENERS, /* struct config's listeners, n_listeners */
@@ -61,7 +66,7 @@ struct key {
     const char *name;
     enum key_type type;
     size_t offset;
-    size_t count_offset;          /* KEY_JID_LIST: the size_t count */
+    size_t count_offset;          /* the list types: the size_t count */
     long long min, max;           /* integer types */
     const char *const *choices;   /* KEY_WORD, KEY_ENUM: NULL-terminated */
     const struct section *nested; /* KEY_SECTION, KEY_HOSTS, KEY_LISTENERS */
@@ -98,19 +103,59 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const conflicts[] = {"replace", "refuse", NULL};
 static const char *const listener_kinds[] = {"c2s", NULL};
 static const char *const listener_tls[] = {"starttls", "direct", NULL};
+static const char *const registrations[] = {"closed", "open", "networks", NULL};
 
 _Static_assert(CONFLICT_REPLACE == 0 && CONFLICT_REFUSE == 1, "conflicts[] order");
 _Static_assert(LISTENER_C2S == 0, "listener_kinds[] order");
 _Static_assert(LISTENER_TLS_STARTTLS == 0 && LISTENER_TLS_DIRECT == 1, "listener_tls[] order");
+_Static_assert(REGISTRATION_CLOSED == 0 && REGISTRATION_OPEN == 1 && REGISTRATION_NETWORKS == 2,
+               "registrations[] order");
 _Static_assert(sizeof(enum config_conflict) == sizeof(int), "KEY_ENUM stores an int");
+_Static_assert(sizeof(enum config_registration) == sizeof(int), "KEY_ENUM stores an int");
 _Static_assert(sizeof(enum config_listener_kind) == sizeof(int), "KEY_ENUM stores an int");
 _Static_assert(sizeof(enum config_listener_tls) == sizeof(int), "KEY_ENUM stores an int");
+
+/* What the entries of a list key are, and how each one is checked. */
+struct list_kind {
+    const char *item;  /* for "expected <item>, got ..." */
+    const char *items; /* for "expected a list of <items>, got ..." */
+    /* Checks the entry *s, may rewrite it in place or replace it, and returns NULL or
+     * why it is refused. Out of memory: returns NULL with c->oom set. */
+    const char *(*normalize)(struct ctx *c, char **s);
+};
+
+static const char *list_jid(struct ctx *c, char **s);
+static const char *list_network(struct ctx *c, char **s);
+static const char *list_username(struct ctx *c, char **s);
+static const char *list_uri(struct ctx *c, char **s);
+
+static const struct list_kind list_kinds[] = {
+    [KEY_JID_LIST] = {"a bare JID (user@domain)", "bare JIDs (user@domain)", list_jid},
+    [KEY_CIDR_LIST] = {"a network (address/prefix)",
+                       "networks (address/prefix, such as 10.0.0.0/8 or fd00::/8)", list_network},
+    [KEY_NAME_LIST] = {"a username", "usernames (the part before '@')", list_username},
+    [KEY_URI_LIST] = {"a URI (scheme:...)", "URIs (such as mailto:..., xmpp:... or https://...)",
+                      list_uri},
+};
 
 static void host_check(struct ctx *c, const yaml_node_t *node, void *obj, const size_t *lines);
 static void listener_check(struct ctx *c, const yaml_node_t *node, void *obj, const size_t *lines);
 static void c2s_check(struct ctx *c, const yaml_node_t *node, void *obj, const size_t *lines);
 
 #define HOST(f, T) FIELD(struct config_host, f, T)
+/* XEP-0157: the address types of the serverinfo form, one list each. */
+#define CONTACT(kind)                                                                              \
+    {                                                                                              \
+        .name = #kind, .type = KEY_URI_LIST, .offset = HOST(contact_##kind, char **),              \
+        .count_offset = HOST(n_contact_##kind, size_t)                                             \
+    }
+static const struct key contact_keys[] = {
+    CONTACT(abuse), CONTACT(admin),    CONTACT(feedback),
+    CONTACT(sales), CONTACT(security), CONTACT(support),
+};
+static const struct section contact_section = {"in contact", contact_keys,
+                                               sizeof contact_keys / sizeof contact_keys[0], NULL};
+
 static const struct key host_keys[] = {
     {.name = "domain", .type = KEY_DOMAIN, .offset = HOST(domain, char *), .required = true},
     {.name = "certificate", .type = KEY_PATH, .offset = HOST(certificate, char *)},
@@ -136,6 +181,33 @@ static const struct key host_keys[] = {
      .min = 1,
      .max = INT_MAX,
      .def_int = 10},
+    /* registration and registration_networks must agree: see host_check(). */
+    {.name = "registration",
+     .type = KEY_ENUM,
+     .offset = HOST(registration, enum config_registration),
+     .choices = registrations,
+     .def_int = REGISTRATION_CLOSED},
+    {.name = "registration_networks",
+     .type = KEY_CIDR_LIST,
+     .offset = HOST(registration_networks, char **),
+     .count_offset = HOST(n_registration_networks, size_t)},
+    {.name = "reserved_usernames",
+     .type = KEY_NAME_LIST,
+     .offset = HOST(reserved_usernames, char **),
+     .count_offset = HOST(n_reserved_usernames, size_t)},
+    {.name = "registrations_per_hour",
+     .type = KEY_UNSIGNED,
+     .offset = HOST(registrations_per_hour, unsigned),
+     .min = 0,
+     .max = 100000,
+     .def_int = 5},
+    {.name = "contact", .type = KEY_SECTION, .nested = &contact_section},
+    {.name = "vcard_max_size",
+     .type = KEY_SIZE,
+     .offset = HOST(vcard_max_size, size_t),
+     .min = 1024,
+     .max = 16777216,
+     .def_int = 65536},
 };
 static const struct section host_section = {"in hosts", host_keys,
                                             sizeof host_keys / sizeof host_keys[0], host_check};
@@ -205,6 +277,19 @@ static const struct key c2s_keys[] = {
      .min = 0,
      .max = 600000,
      .def_int = 8000},
+    {.name = "ping_interval",
+     .type = KEY_UNSIGNED,
+     .offset = CFG(ping_interval_s, unsigned),
+     .min = 0,
+     .max = 86400,
+     .def_int = 300},
+    {.name = "ping_timeout",
+     .type = KEY_UNSIGNED,
+     .offset = CFG(ping_timeout_s, unsigned),
+     .min = 1,
+     .max = 3600,
+     .def_int = 60},
+    {.name = "compression", .type = KEY_BOOL, .offset = CFG(compression, bool), .def_int = 0},
 };
 static const struct section c2s_section = {"in c2s", c2s_keys, sizeof c2s_keys / sizeof c2s_keys[0],
                                            c2s_check};
@@ -232,12 +317,13 @@ static const struct key top_keys[] = {
     {.name = "hosts", .type = KEY_HOSTS, .nested = &host_section},
     {.name = "listeners", .type = KEY_LISTENERS, .nested = &listener_section},
     {.name = "c2s", .type = KEY_SECTION, .nested = &c2s_section},
+    {.name = "hide_version", .type = KEY_BOOL, .offset = CFG(hide_version, bool), .def_int = 0},
 };
 static const struct section top_section = {"at the top level", top_keys,
                                            sizeof top_keys / sizeof top_keys[0], NULL};
 
 static const struct section *const all_sections[] = {&top_section, &host_section, &listener_section,
-                                                     &c2s_section};
+                                                     &c2s_section, &contact_section};
 
 /* ---- messages ---- */
 
@@ -345,7 +431,11 @@ describe(char out[SHOW_SIZE], const struct key *k)
     case KEY_ADDRESS:
         return "an IPv4 or IPv6 address";
     case KEY_JID_LIST:
-        return "a list of bare JIDs (user@domain)";
+    case KEY_CIDR_LIST:
+    case KEY_NAME_LIST:
+    case KEY_URI_LIST:
+        snprintf(out, SHOW_SIZE, "a list of %s", list_kinds[k->type].items);
+        return out;
     case KEY_SECTION:
         return "a mapping";
     case KEY_HOSTS:
@@ -539,6 +629,9 @@ apply_defaults(struct ctx *c, const struct section *s, void *obj)
             apply_defaults(c, k->nested, obj);
             break;
         case KEY_JID_LIST:
+        case KEY_CIDR_LIST:
+        case KEY_NAME_LIST:
+        case KEY_URI_LIST:
         case KEY_HOSTS:
         case KEY_LISTENERS:
             break;
@@ -654,6 +747,110 @@ normalize_bare_jid(char *s)
     return normalize_domain(at + 1);
 }
 
+static const char *
+list_jid(struct ctx *c, char **s)
+{
+    (void)c;
+    return normalize_bare_jid(*s);
+}
+
+/* "address/prefix" or a bare address (all of its bits: /32 or /128), rewritten as
+ * inet_ntop(3) text with the prefix always given, so readers split at '/' and need no
+ * defaults. Bits past the prefix are kept: they are ignored when matching. */
+static const char *
+list_network(struct ctx *c, char **s)
+{
+    char addr[INET6_ADDRSTRLEN], text[INET6_ADDRSTRLEN + 4];
+    unsigned char bin[sizeof(struct in6_addr)];
+    const char *slash = strchr(*s, '/');
+    size_t addr_len = slash != NULL ? (size_t)(slash - *s) : strlen(*s);
+    if (addr_len == 0)
+        return "the address before '/' is missing";
+    if (addr_len >= sizeof addr)
+        return "it does not start with an IPv4 or IPv6 address";
+    memcpy(addr, *s, addr_len);
+    addr[addr_len] = '\0';
+    int family = AF_INET6, bits = 128;
+    if (inet_pton(AF_INET6, addr, bin) != 1) {
+        if (inet_pton(AF_INET, addr, bin) != 1)
+            return "it does not start with an IPv4 or IPv6 address (host names are not "
+                   "accepted)";
+        family = AF_INET, bits = 32;
+    }
+    long long prefix = bits;
+    if (slash != NULL) {
+        if (!parse_integer(slash + 1, &prefix))
+            return "the prefix length after '/' must be a decimal number";
+        if (prefix < 0 || prefix > bits)
+            return family == AF_INET ? "the prefix length of an IPv4 network must be from 0 to 32"
+                                     : "the prefix length of an IPv6 network must be from 0 to 128";
+    }
+    inet_ntop(family, bin, addr, sizeof addr);
+    snprintf(text, sizeof text, "%s/%lld", addr, prefix);
+    if (strcmp(text, *s) != 0) {
+        char *d = yb_strdup(text);
+        if (d == NULL) {
+            ctx_oom(c);
+            return NULL;
+        }
+        yb_free(*s);
+        *s = d;
+    }
+    return NULL;
+}
+
+/* A localpart as a client would ask to register it. ASCII is lowercased, as nodeprep
+ * folds case; other bytes are kept as written. */
+static const char *
+list_username(struct ctx *c, char **s)
+{
+    (void)c;
+    if (**s == '\0')
+        return "it is empty";
+    if (strlen(*s) > LOCAL_MAX_LEN)
+        return "it is longer than 1023 bytes";
+    for (char *p = *s; *p != '\0'; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '@')
+            return "write only the part before '@' (the name is reserved on this host)";
+        if (ch == '/')
+            return "it has a '/'";
+        if (ch <= 0x20 || ch == 0x7f)
+            return "it has a space or a control character";
+        /* RFC 7622 §3.3.1: no account could have such a name. */
+        if (strchr("\"&':<>", ch) != NULL)
+            return "it has a character a JID may not contain";
+        if (ch >= 'A' && ch <= 'Z')
+            *p = (char)(ch - 'A' + 'a');
+    }
+    return NULL;
+}
+
+/* An absolute URI (RFC 3986 §3.1: the scheme is a letter, then letters, digits,
+ * '+', '-' or '.'), kept as written: XEP-0157 publishes it to clients as is. */
+static const char *
+list_uri(struct ctx *c, char **s)
+{
+    (void)c;
+    const char *p = *s, *colon = strchr(p, ':');
+    if (colon == NULL)
+        return "it has no scheme; write mailto:..., xmpp:... or https://...";
+    bool scheme_ok = colon > p && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'));
+    for (const char *q = p; q < colon && scheme_ok; q++) {
+        unsigned char ch = (unsigned char)*q;
+        scheme_ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.';
+    }
+    if (!scheme_ok)
+        return "it does not start with a scheme (letters, then ':'), such as mailto:";
+    if (colon[1] == '\0')
+        return "nothing follows the scheme";
+    for (; *p != '\0'; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
+            return "it has a space or a control character (write a space as %20)";
+    return NULL;
+}
+
 /* ---- paths ---- */
 
 static char *
@@ -704,9 +901,10 @@ node_at(struct ctx *c, int index)
 }
 
 static void
-parse_jid_list(struct ctx *c, const struct key *k, const yaml_node_t *kn, const yaml_node_t *v,
+parse_list_key(struct ctx *c, const struct key *k, const yaml_node_t *kn, const yaml_node_t *v,
                void *obj)
 {
+    const struct list_kind *kind = &list_kinds[k->type];
     if (v->type != YAML_SEQUENCE_NODE) {
         expected(c, k, kn, v);
         return;
@@ -724,8 +922,8 @@ parse_jid_list(struct ctx *c, const struct key *k, const yaml_node_t *kn, const 
         const yaml_node_t *item = node_at(c, v->data.sequence.items.start[i]);
         char got[SHOW_SIZE];
         if (item->type != YAML_SCALAR_NODE || is_null(item) || has_nul(item)) {
-            ctx_error(c, item_line(c, item), "key '%s': expected a bare JID (user@domain), got %s",
-                      k->name, is_null(item) ? "nothing" : show(got, item));
+            ctx_error(c, item_line(c, item), "key '%s': expected %s, got %s", k->name, kind->item,
+                      is_null(item) ? "nothing" : show(got, item));
             continue;
         }
         list[i] = yb_strdup(scalar(item));
@@ -733,10 +931,10 @@ parse_jid_list(struct ctx *c, const struct key *k, const yaml_node_t *kn, const 
             ctx_oom(c);
             return;
         }
-        const char *why = normalize_bare_jid(list[i]);
+        const char *why = kind->normalize(c, &list[i]);
         if (why != NULL)
-            ctx_error(c, node_line(item), "key '%s': %s is not a bare JID (user@domain): %s",
-                      k->name, show(got, item), why);
+            ctx_error(c, node_line(item), "key '%s': %s is not %s: %s", k->name, show(got, item),
+                      kind->item, why);
     }
 }
 
@@ -855,7 +1053,10 @@ parse_value(struct ctx *c, const struct key *k, const yaml_node_t *kn, const yam
 {
     switch (k->type) {
     case KEY_JID_LIST:
-        parse_jid_list(c, k, kn, v, obj);
+    case KEY_CIDR_LIST:
+    case KEY_NAME_LIST:
+    case KEY_URI_LIST:
+        parse_list_key(c, k, kn, v, obj);
         break;
     case KEY_SECTION:
         parse_section(c, k, kn, v, obj);
@@ -919,7 +1120,16 @@ unknown_key(struct ctx *c, const struct section *s, const yaml_node_t *kn)
     if (strcmp(name, "<<") == 0) {
         snprintf(hint, sizeof hint, " (YAML merge keys are not supported)");
     } else {
-        for (size_t i = 0; i < sizeof all_sections / sizeof all_sections[0]; i++) {
+        /* One letter off from a key here ("admin" in a host) is a typo of it, even
+         * when another section has a key of exactly that name. */
+        for (size_t i = 0; i < s->n_keys; i++) {
+            if (distance(name, s->keys[i].name) == 1) {
+                snprintf(hint, sizeof hint, " (did you mean '%s'?)", s->keys[i].name);
+                break;
+            }
+        }
+        for (size_t i = 0; hint[0] == '\0' && i < sizeof all_sections / sizeof all_sections[0];
+             i++) {
             if (all_sections[i] != s && find_key(all_sections[i], name) != NULL) {
                 snprintf(hint, sizeof hint, " (it belongs %s)", all_sections[i]->where);
                 break;
@@ -991,6 +1201,17 @@ host_check(struct ctx *c, const yaml_node_t *node, void *obj, const size_t *line
         size_t line = key_line(&host_section, lines, h->key ? "key" : "certificate");
         ctx_error(c, line, "host '%s': certificate and key must be given together", h->domain);
     }
+    if (h->registration == REGISTRATION_NETWORKS && h->n_registration_networks == 0)
+        ctx_error(c, key_line(&host_section, lines, "registration"),
+                  "host '%s': registration is 'networks' but registration_networks lists none, "
+                  "so nobody could register; list the networks, or set registration to closed",
+                  h->domain);
+    if (h->registration != REGISTRATION_NETWORKS && h->n_registration_networks > 0)
+        ctx_error(c, key_line(&host_section, lines, "registration_networks"),
+                  "host '%s': registration_networks is only used with registration: networks "
+                  "(here it is '%s', so the list would be ignored); set registration: networks "
+                  "or remove the list",
+                  h->domain, registrations[h->registration]);
 }
 
 static void
@@ -1385,29 +1606,65 @@ out:
     return cfg;
 }
 
+/* Frees what the keys of s own in obj, as the tables say, so a new key cannot be
+ * forgotten here. Unset strings and lists are NULL; a list's count covers every slot. */
+static void
+free_fields(const struct section *s, void *obj)
+{
+    for (size_t i = 0; i < s->n_keys; i++) {
+        const struct key *k = &s->keys[i];
+        switch (k->type) {
+        case KEY_PATH:
+        case KEY_WORD:
+        case KEY_DOMAIN:
+        case KEY_ADDRESS:
+            yb_free(*(char **)field(obj, k->offset));
+            break;
+        case KEY_JID_LIST:
+        case KEY_CIDR_LIST:
+        case KEY_NAME_LIST:
+        case KEY_URI_LIST: {
+            char **list = *(char ***)field(obj, k->offset);
+            size_t n = *(size_t *)field(obj, k->count_offset);
+            for (size_t j = 0; j < n; j++)
+                yb_free(list[j]);
+            yb_free(list);
+            break;
+        }
+        case KEY_SECTION:
+            free_fields(k->nested, obj);
+            break;
+        case KEY_HOSTS: {
+            struct config *cfg = obj;
+            for (size_t j = 0; j < cfg->n_hosts; j++)
+                free_fields(k->nested, &cfg->hosts[j]);
+            yb_free(cfg->hosts);
+            break;
+        }
+        case KEY_LISTENERS: {
+            struct config *cfg = obj;
+            for (size_t j = 0; j < cfg->n_listeners; j++)
+                free_fields(k->nested, &cfg->listeners[j]);
+            yb_free(cfg->listeners);
+            break;
+        }
+        case KEY_ENUM:
+        case KEY_BOOL:
+        case KEY_UNSIGNED:
+        case KEY_SIZE:
+        case KEY_INT:
+            break;
+        }
+    }
+}
+
 void
 config_free(struct config *cfg)
 {
     if (cfg == NULL)
         return;
-    for (size_t i = 0; i < cfg->n_hosts; i++) {
-        struct config_host *h = &cfg->hosts[i];
-        yb_free(h->domain);
-        yb_free(h->certificate);
-        yb_free(h->key);
-        for (size_t j = 0; j < h->n_admins; j++)
-            yb_free(h->admins[j]);
-        yb_free(h->admins);
-    }
-    yb_free(cfg->hosts);
-    for (size_t i = 0; i < cfg->n_listeners; i++)
-        yb_free(cfg->listeners[i].address);
-    yb_free(cfg->listeners);
+    free_fields(&top_section, cfg);
     yb_free(cfg->path);
-    yb_free(cfg->data_dir);
-    yb_free(cfg->database);
-    yb_free(cfg->admin_socket);
-    yb_free(cfg->log_level);
     yb_free(cfg);
 }
 

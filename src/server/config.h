@@ -20,6 +20,11 @@ enum config_conflict {
 };
 
 enum config_listener_kind { LISTENER_C2S };
+enum config_registration {
+    REGISTRATION_CLOSED,   /* no in-band registration (default) */
+    REGISTRATION_OPEN,     /* anyone may register */
+    REGISTRATION_NETWORKS, /* only clients from registration_networks */
+};
 enum config_listener_tls { LISTENER_TLS_STARTTLS, LISTENER_TLS_DIRECT };
 
 struct config_listener {
@@ -38,6 +43,30 @@ struct config_host {
     size_t offline_quota; /* messages per account; 0 disables offline storage */
     enum config_conflict resource_conflict;
     size_t max_resources; /* sessions per account */
+
+    /* XEP-0077 in-band registration */
+    enum config_registration registration; /* default REGISTRATION_CLOSED */
+    char **registration_networks;          /* "address/prefix", canonical text; for _NETWORKS */
+    size_t n_registration_networks;
+    char **reserved_usernames; /* lowercased localparts nobody may register; default none */
+    size_t n_reserved_usernames;
+    unsigned registrations_per_hour; /* per source address; 0 = unlimited; default 5 */
+
+    /* XEP-0157 contact addresses (URIs such as mailto: or xmpp:); default none */
+    char **contact_abuse;
+    size_t n_contact_abuse;
+    char **contact_admin;
+    size_t n_contact_admin;
+    char **contact_feedback;
+    size_t n_contact_feedback;
+    char **contact_sales;
+    size_t n_contact_sales;
+    char **contact_security;
+    size_t n_contact_security;
+    char **contact_support;
+    size_t n_contact_support;
+
+    size_t vcard_max_size; /* bytes of a stored vCard; default 65536 */
 };
 
 struct config {
@@ -62,6 +91,12 @@ struct config {
     size_t max_output_bytes;         /* per connection; default 1 MiB */
     unsigned auth_fail_delay_ms;     /* first delay after a failure, doubled; default 250 */
     unsigned auth_fail_delay_max_ms; /* default 8000 */
+    unsigned ping_interval_s;        /* XEP-0199: ping a client silent this long; 0 = never;
+                                        default 300 */
+    unsigned ping_timeout_s;         /* ... and close it if no answer within; default 60 */
+    bool compression;                /* XEP-0138 after authentication; default false */
+
+    bool hide_version; /* XEP-0092: answer without the version; default false */
 };
 
 /* Loads path (NULL: embedded defaults only). On error returns NULL and writes

@@ -33,8 +33,39 @@ static void
 handler_key(char *out, size_t size, enum iq_type t, enum iq_target target, const char *ns,
             const char *name)
 {
-    snprintf(out, size, "%s|%s|%s|%s", t == IQ_GET ? "get" : "set",
-             target == IQ_TO_HOST ? "host" : "bare", ns, name);
+    static const char *const targets[] = {"host", "bare", "preauth"};
+    snprintf(out, size, "%s|%s|%s|%s", t == IQ_GET ? "get" : "set", targets[target], ns, name);
+}
+
+bool
+iq_has_preauth_handler(const struct stanza *st)
+{
+    const char *type = stanza_attr(st, "type");
+    struct xml_node *payload = node_first_element(stanza_root(st));
+    if (type == NULL || payload == NULL)
+        return false;
+    bool is_get = strcmp(type, "get") == 0;
+    if (!is_get && strcmp(type, "set") != 0)
+        return false;
+    char key[512];
+    handler_key(key, sizeof key, is_get ? IQ_GET : IQ_SET, IQ_PREAUTH, payload->ns, payload->name);
+    return hashmap_get(&srv->iq_handlers, key) != NULL;
+}
+
+/* An error for st: routed, or, on a stream that is not authenticated yet, sent back
+ * on it without addresses. */
+static void
+dispatch_error(struct stanza *st, struct session *origin, enum iq_target target,
+               enum stanza_error_cond c)
+{
+    if (target != IQ_PREAUTH) {
+        route_error(st, c, NULL);
+        return;
+    }
+    struct stanza *err = stanza_error_reply(st, c, NULL);
+    stanza_set_attr(err, "to", NULL);
+    stanza_set_attr(err, "from", NULL);
+    session_send(origin, err);
 }
 
 int
@@ -89,26 +120,26 @@ iq_dispatch(struct stanza *st, struct session *origin, const struct jid *from, c
     (void)target_user;
     const char *type = stanza_attr(st, "type");
     if (type == NULL) {
-        route_error(st, SE_BAD_REQUEST, NULL);
+        dispatch_error(st, origin, target, SE_BAD_REQUEST);
         return;
     }
     bool is_get = strcmp(type, "get") == 0;
     if (!is_get && strcmp(type, "set") != 0) {
         if (strcmp(type, "result") != 0 && strcmp(type, "error") != 0)
-            route_error(st, SE_BAD_REQUEST, NULL);
+            dispatch_error(st, origin, target, SE_BAD_REQUEST);
         return; /* results and errors to us are dropped */
     }
     /* RFC 6120 §8.2.3: exactly one payload element. */
     struct xml_node *payload = node_first_element(stanza_root(st));
     if (payload == NULL || node_next_element(payload) != NULL) {
-        route_error(st, SE_BAD_REQUEST, NULL);
+        dispatch_error(st, origin, target, SE_BAD_REQUEST);
         return;
     }
     char key[512];
     handler_key(key, sizeof key, is_get ? IQ_GET : IQ_SET, target, payload->ns, payload->name);
     struct iq_handler *h = hashmap_get(&srv->iq_handlers, key);
     if (h == NULL) {
-        route_error(st, SE_SERVICE_UNAVAILABLE, NULL);
+        dispatch_error(st, origin, target, SE_SERVICE_UNAVAILABLE);
         return;
     }
     struct iq_request *req = yb_calloc(1, sizeof *req);
@@ -117,9 +148,10 @@ iq_dispatch(struct stanza *st, struct session *origin, const struct jid *from, c
     req->origin = origin;
     if (origin != NULL)
         session_ref(origin);
-    req->from = jid_dup(from);
+    req->from = from ? jid_dup(from) : NULL;
     req->to = to ? jid_dup(to) : NULL;
-    req->from_self = to == NULL || (to->node != NULL && strcmp(to->bare, from->bare) == 0);
+    req->from_self =
+        from != NULL && (to == NULL || (to->node != NULL && strcmp(to->bare, from->bare) == 0));
     req->in_dispatch = true;
     enum hook_result r = h->fn(req, h->ud);
     req->in_dispatch = false;
@@ -195,7 +227,7 @@ iq_reply(struct iq_request *req, struct stanza *reply)
 {
     assert(!req->answered);
     req->answered = true;
-    stanza_set_attr(reply, "to", req->from->full);
+    stanza_set_attr(reply, "to", req->from ? req->from->full : NULL);
     if (req->to != NULL)
         stanza_set_attr(reply, "from", req->to->full);
     else

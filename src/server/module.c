@@ -25,8 +25,15 @@ struct hook_entry {
     void *ud;
 };
 
+struct disco_identity {
+    struct list_node link;
+    struct module *module;
+    char *category, *type, *name;
+};
+
 struct module {
     const struct module_def *def;
+    size_t index; /* slot in sessions' module_data */
     struct list_node link;
     struct list_node hooks;
     char **iq_keys;
@@ -98,11 +105,74 @@ module_add_feature(struct module *m, const char *ns)
     return 0;
 }
 
+int
+module_add_identity(struct module *m, const char *category, const char *type, const char *name)
+{
+    struct disco_identity *id = yb_calloc(1, sizeof *id);
+    id->module = m;
+    id->category = yb_strdup(category);
+    id->type = yb_strdup(type);
+    id->name = name ? yb_strdup(name) : NULL;
+    list_insert_tail(&srv->identities, &id->link);
+    return 0;
+}
+
+void
+server_foreach_identity(void (*fn)(void *ud, const char *category, const char *type,
+                                   const char *name),
+                        void *ud)
+{
+    struct list_node *n;
+    LIST_FOREACH(n, &srv->identities)
+    {
+        struct disco_identity *id = LIST_ENTRY(n, struct disco_identity, link);
+        fn(ud, id->category, id->type, id->name);
+    }
+}
+
+void
+server_foreach_feature(void (*fn)(void *ud, const char *ns), void *ud)
+{
+    struct list_node *n;
+    LIST_FOREACH(n, &srv->modules)
+    {
+        struct module *m = LIST_ENTRY(n, struct module, link);
+        for (size_t i = 0; i < m->n_features; i++)
+            fn(ud, m->features[i]);
+    }
+}
+
+void
+modules_foreach(void (*fn)(void *ud, const struct module_def *def), void *ud)
+{
+    struct list_node *n;
+    LIST_FOREACH(n, &srv->modules)
+    fn(ud, LIST_ENTRY(n, struct module, link)->def);
+}
+
+size_t
+module__index(const struct module *m)
+{
+    return m->index;
+}
+
 static void
 module_unload(struct module *m)
 {
     if (m->def->unload != NULL)
         m->def->unload(m);
+    struct list_node *n, *tmp;
+    LIST_FOREACH_SAFE(n, tmp, &srv->identities)
+    {
+        struct disco_identity *id = LIST_ENTRY(n, struct disco_identity, link);
+        if (id->module != m)
+            continue;
+        list_remove(&id->link);
+        yb_free(id->category);
+        yb_free(id->type);
+        yb_free(id->name);
+        yb_free(id);
+    }
     while (!list_is_empty(&m->hooks)) {
         struct hook_entry *h = LIST_ENTRY(m->hooks.next, struct hook_entry, mod_link);
         list_remove(&h->mod_link);
@@ -126,9 +196,11 @@ module_unload(struct module *m)
 int
 modules_load_all(void)
 {
+    srv->n_modules = sizeof builtin_modules / sizeof builtin_modules[0];
     for (size_t i = 0; i < sizeof builtin_modules / sizeof builtin_modules[0]; i++) {
         struct module *m = yb_calloc(1, sizeof *m);
         m->def = builtin_modules[i];
+        m->index = i;
         list_init(&m->hooks);
         list_insert_tail(&srv->modules, &m->link);
         int rc = m->def->load ? m->def->load(m) : 0;

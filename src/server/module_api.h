@@ -16,7 +16,9 @@
 #include "alloc.h"
 #include "buf.h"
 #include "clock.h"
+#include "config.h"
 #include "error.h"
+#include "hashmap.h"
 #include "jid.h"
 #include "log.h"
 #include "stanza.h"
@@ -72,6 +74,13 @@ struct event {
     struct stanza *stanza;   /* borrowed; may be NULL */
     const struct jid *from;  /* stanza's from (stamped), or NULL */
     const struct jid *to;    /* stanza's to, or NULL */
+    /* DISCO_INFO, DISCO_ITEMS: the <query/> being built, and the node asked for
+     * (NULL for none). STREAM_FEATURES: the <stream:features/> being built. */
+    struct xml_node *reply;
+    const char *node;
+    /* STREAM_FEATURES: whether the stream is authenticated / encrypted. */
+    bool authenticated;
+    bool tls;
 };
 
 typedef enum hook_result (*hook_fn)(struct event *ev, void *ud);
@@ -88,6 +97,8 @@ enum iq_type { IQ_GET, IQ_SET };
 enum iq_target {
     IQ_TO_HOST, /* to a local domain */
     IQ_TO_BARE, /* to an account's bare JID, or no 'to' from one of its sessions */
+    IQ_PREAUTH, /* on a c2s stream before authentication (over TLS only), e.g.
+                   XEP-0077 registration; iq_request_from() is NULL */
 };
 
 struct iq_request;
@@ -220,6 +231,78 @@ const char *roster_sub_name(enum roster_sub s);
 
 /* Queues a storage request (see storage.h). Returns 0 or YB_ECLOSED. */
 int module_storage_submit(struct storage_req *req);
+
+/* ---- configuration ---- */
+
+/* The settings of a served domain, or NULL. Borrowed: valid until the next reload
+ * (look it up when needed; do not keep it). */
+const struct config_host *host_config(const char *domain);
+/* The server-wide settings. Borrowed likewise. */
+const struct config *server_config(void);
+/* True if bare_jid is listed in the host's admins. */
+bool host_is_admin(const char *domain, const char *bare_jid);
+/* Calls fn for every served domain. */
+void host_foreach(void (*fn)(void *ud, const char *domain), void *ud);
+
+/* ---- what the server offers (service discovery, docs/xeps.md) ---- */
+
+/* Adds an identity of the server (XEP-0030: category/type/name). Returns 0. */
+int module_add_identity(struct module *m, const char *category, const char *type, const char *name);
+void server_foreach_feature(void (*fn)(void *ud, const char *ns), void *ud);
+void server_foreach_identity(void (*fn)(void *ud, const char *category, const char *type,
+                                        const char *name),
+                             void *ud);
+/* Every loaded module's definition, in load order. */
+void modules_foreach(void (*fn)(void *ud, const struct module_def *def), void *ud);
+
+/* ---- accounts ---- */
+
+/* Status callbacks get 0 or a YB_E* code. */
+typedef void (*account_fn)(void *ud, int status);
+/* Creates an account (SCRAM keys derived off the core thread): 0, YB_EEXIST, YB_EINVAL
+ * (password refused by SASLprep), YB_EIO. */
+void account_create(const char *domain, const char *node, const char *password, account_fn fn,
+                    void *ud);
+/* Changes a password: 0, YB_ENOENT, YB_EINVAL, YB_EIO. */
+void account_set_password(const char *domain, const char *node, const char *password, account_fn fn,
+                          void *ud);
+/* Ends the account's sessions (stream error not-authorized, "account deleted") and
+ * deletes it with all its data: 0, YB_ENOENT, YB_EIO. */
+void account_delete(const char *domain, const char *node, account_fn fn, void *ud);
+
+/* ---- server-wide session access ---- */
+
+/* Calls fn for every bound session (of domain, or all when domain is NULL). fn must
+ * not end sessions; collect them first. */
+void session_foreach(const char *domain, void (*fn)(void *ud, struct session *s), void *ud);
+size_t server_session_count(const char *domain);
+/* Sends a stream error and closes the stream. */
+void session_close_error(struct session *s, enum stream_error_cond c, const char *text);
+/* Borrowed. */
+const char *session_peer_ip(const struct session *s);
+/* The session's domain (also before authentication). */
+const char *session_domain(const struct session *s);
+/* Milliseconds since the client last sent a stanza. */
+uint64_t session_idle_ms(const struct session *s);
+/* Microseconds since the epoch when the session was bound. */
+int64_t session_started_us(const struct session *s);
+/* Per-module data on a session. The module frees it (e.g. on SESSION_CLOSED). */
+void *session_get_data(const struct session *s, const struct module *m);
+void session_set_data(struct session *s, const struct module *m, void *data);
+
+/* ---- per-account stores kept in memory ---- */
+
+/* Declares a map store loaded with every account (before user_acquire's callback
+ * runs), e.g. a blocklist. Call from load. Returns 0 or YB_EEXIST. */
+int module_preload_map(struct module *m, const char *store);
+/* The loaded entries of a declared store (key -> NUL-terminated value string), or
+ * NULL if store was not declared. Borrowed. */
+const struct hashmap *user_map(const struct user *u, const char *store);
+/* Sets (value non-NULL) or deletes (NULL) a key, in memory now and in storage
+ * through the worker. */
+void user_map_set(struct user *u, const char *store, const char *key, const char *value);
+/* The account if it is loaded now (it has a session or is being used), else NULL. */
+struct user *user_find(const char *bare);
 
 /* ---- misc ---- */
 

@@ -175,6 +175,18 @@ route_local(struct stanza *st, struct jid *to, struct session *origin)
         jid_free(to);
         return;
     }
+    /* Filters (e.g. blocking) see every stanza for a local account first. */
+    struct event in = {.id = EV_STANZA_IN,
+                       .user = user_find_loaded(to->bare),
+                       .stanza = st,
+                       .from = from,
+                       .to = to};
+    if (event_fire(&in) == HOOK_HANDLED) {
+        stanza_unref(st);
+        jid_free(from);
+        jid_free(to);
+        return;
+    }
     struct session *target = to->resource ? session_find(to) : NULL;
     if (strcmp(name, "presence") == 0) {
         struct presence_in *p = yb_calloc(1, sizeof *p);
@@ -274,6 +286,13 @@ router_from_session(struct session *s, struct stanza *st)
         }
     }
     srv->stats.stanzas_routed++;
+    struct event out = {
+        .id = EV_STANZA_OUT, .session = s, .user = s->user, .stanza = st, .from = s->jid, .to = to};
+    if (event_fire(&out) == HOOK_HANDLED) {
+        stanza_unref(st);
+        jid_free(to);
+        return;
+    }
     if (strcmp(name, "presence") == 0) {
         struct event ev = {.id = EV_PRESENCE_OUT,
                            .session = s,

@@ -176,6 +176,7 @@ server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
     hashmap_init(&s->auth_failures);
     list_init(&s->streams);
     list_init(&s->modules);
+    list_init(&s->identities);
     for (int i = 0; i < EV__COUNT; i++)
         list_init(&s->hooks[i]);
     user_table_init();
@@ -283,6 +284,9 @@ server_fini(struct server *s)
         host_free(v);
     hashmap_fini(&s->hosts);
     hashmap_fini(&s->features);
+    for (size_t i = 0; i < s->n_preload; i++)
+        yb_free(s->preload[i]);
+    yb_free(s->preload);
     hashmap_fini(&s->iq_handlers);
     config_free(s->cfg);
     s->cfg = NULL;

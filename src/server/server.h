@@ -71,6 +71,9 @@ struct session {
     unsigned char unique[64];
     size_t unique_len;
     uv_timer_t *auth_timer;
+    uint64_t last_active_ms;    /* uv_now when the client last sent a stanza */
+    int64_t started_us;         /* when bound */
+    void **module_data;         /* n_modules slots, allocated on first use */
     struct list_node link;      /* server.streams */
     struct list_node user_link; /* user.sessions */
     int refs;                   /* pending async operations hold the struct */
@@ -87,6 +90,7 @@ struct user {
     uint64_t roster_ver;
     char ver_str[24];
     struct hashmap roster; /* contact bare JID -> struct roster_item */
+    struct hashmap *maps;  /* preloaded stores: one hashmap per srv->preload entry */
     struct list_node sessions;
     size_t n_sessions;
     struct list_node waiters;
@@ -118,7 +122,11 @@ struct server {
     struct list_node hooks[EV__COUNT];
     struct hashmap iq_handlers; /* "get|bare|ns|name" -> struct iq_handler */
     struct list_node modules;
-    struct hashmap features;      /* ns -> module */
+    struct hashmap features;     /* ns -> module */
+    struct list_node identities; /* struct disco_identity, module.c */
+    size_t n_modules;
+    char **preload; /* map stores loaded with every account (user.c) */
+    size_t n_preload;
     struct hashmap auth_failures; /* ip -> struct auth_penalty */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t housekeeping; /* once a second; every 20 ms while stopping */
@@ -195,12 +203,15 @@ enum route_action route_pick(const char *type, const struct route_candidate *c, 
 void iq_dispatch(struct stanza *st, struct session *origin, const struct jid *from,
                  const struct jid *to, enum iq_target target, struct user *target_user);
 void iq_table_fini(void);
+/* True when st is an iq get/set that a module handles before authentication. */
+bool iq_has_preauth_handler(const struct stanza *st);
 /* For module.c: registers a handler and returns its key (to unregister). */
 int iq__register(struct module *m, enum iq_type t, enum iq_target target, const char *ns,
                  const char *name, iq_fn fn, void *ud, char **key_out);
 void iq__unregister(const char *key);
 
 /* module.c */
+size_t module__index(const struct module *m);
 int modules_load_all(void);
 void modules_unload_all(void);
 
@@ -219,6 +230,11 @@ void auth_delete_user(const char *domain, const char *node, auth_check_fn fn, vo
 /* Synchronous variants for yerbactl and first run (the caller's own db). */
 int auth_set_password_sync(struct db *db, const char *domain, const char *node,
                            const char *password, unsigned iterations, bool create);
+
+/* Ends every session of an account with a stream error. */
+void user_end_sessions(const char *bare, enum stream_error_cond cond, const char *text);
+/* Index of a preloaded store, or -1. */
+int user__preload_index(const char *store);
 
 /* admin.c */
 int admin_start(const char *path);

@@ -41,6 +41,7 @@ session_unref(struct session *s)
     jid_free(s->jid);
     yb_free(s->username);
     hashmap_fini(&s->directed);
+    yb_free(s->module_data);
     yb_free(s);
 }
 
@@ -84,6 +85,7 @@ session_bind(struct session *s, struct user *u, const char *resource)
     list_insert_tail(&u->sessions, &s->user_link);
     u->n_sessions++;
     srv->n_sessions++;
+    s->started_us = clock_wall_us();
     s->state = C2S_BOUND;
     return 0;
 }

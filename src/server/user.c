@@ -6,6 +6,7 @@
  * changes are written through the storage worker (not waited for: the worker keeps
  * them in order).
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,13 @@ user_free(struct user *u)
     while (hashmap_iter_next(&it, NULL, &v))
         item_free(v);
     hashmap_fini(&u->roster);
+    for (size_t i = 0; u->maps != NULL && i < srv->n_preload; i++) {
+        hashmap_iter_init(&it, &u->maps[i]);
+        while (hashmap_iter_next(&it, NULL, &v))
+            yb_free(v);
+        hashmap_fini(&u->maps[i]);
+    }
+    yb_free(u->maps);
     yb_free(u->bare);
     yb_free(u->node);
     yb_free(u);
@@ -209,6 +217,8 @@ struct load_req {
     uint64_t ver;
     struct buf items;   /* stored items, concatenated */
     struct buf pending; /* "jid\0stanza\0" pairs */
+    struct buf *maps;   /* per preloaded store: "key\0value\0" pairs */
+    size_t n_maps;
 };
 
 static int
@@ -246,6 +256,8 @@ load_work(struct db *db, struct storage_req *r)
     buf_puts(&lr->items, "</items>");
     if (rc == 0)
         rc = db_map_list(db, lr->domain, lr->node, PENDING_STORE, collect_pending, &lr->pending);
+    for (size_t i = 0; rc == 0 && i < lr->n_maps; i++)
+        rc = db_map_list(db, lr->domain, lr->node, srv->preload[i], collect_pending, &lr->maps[i]);
     return rc;
 }
 
@@ -296,12 +308,26 @@ load_done(struct storage_req *r)
             yb_free(it->pending_stanza);
             it->pending_stanza = yb_strdup(st);
         }
+        u->maps = yb_calloc(srv->n_preload ? srv->n_preload : 1, sizeof *u->maps);
+        for (size_t i = 0; i < srv->n_preload; i++) {
+            hashmap_init(&u->maps[i]);
+            struct buf *b = i < lr->n_maps ? &lr->maps[i] : NULL;
+            for (size_t off = 0; b != NULL && off < b->len;) {
+                const char *key = b->data + off;
+                const char *val = key + strlen(key) + 1;
+                off += strlen(key) + strlen(val) + 2;
+                hashmap_set(&u->maps[i], key, yb_strdup(val));
+            }
+        }
     }
     int status = r->status != 0 ? r->status : (u->exists ? 0 : YB_ENOENT);
     if (status == YB_EIO)
         log_error("roster", "cannot load account %s", u->bare);
     buf_fini(&lr->items);
     buf_fini(&lr->pending);
+    for (size_t i = 0; i < lr->n_maps; i++)
+        buf_fini(&lr->maps[i]);
+    yb_free(lr->maps);
     yb_free(lr->domain);
     yb_free(lr->node);
     yb_free(lr);
@@ -352,6 +378,8 @@ user_acquire(const char *domain, const char *node, user_fn fn, void *ud)
     lr->u = u;
     lr->domain = yb_strdup(domain);
     lr->node = yb_strdup(node);
+    lr->n_maps = srv->n_preload;
+    lr->maps = yb_calloc(lr->n_maps ? lr->n_maps : 1, sizeof *lr->maps);
     if (storage_submit(srv->storage, &lr->req) != 0) {
         lr->req.status = YB_EIO;
         load_done(&lr->req);
@@ -484,6 +512,88 @@ roster_commit(struct user *u, struct roster_item *it, bool do_push)
     if (!it->in_roster && !it->pending_in) {
         hashmap_remove(&u->roster, it->jid);
         item_free(it);
+    }
+}
+
+/* ---- preloaded stores ---- */
+
+int
+module_preload_map(struct module *m, const char *store)
+{
+    (void)m;
+    if (user__preload_index(store) >= 0)
+        return YB_EEXIST;
+    /* Accounts already in memory were loaded without it: only allowed at start. */
+    assert(hashmap_count(&srv->users) == 0);
+    srv->preload = yb_realloc(srv->preload, (srv->n_preload + 1) * sizeof *srv->preload);
+    srv->preload[srv->n_preload++] = yb_strdup(store);
+    return 0;
+}
+
+int
+user__preload_index(const char *store)
+{
+    for (size_t i = 0; i < srv->n_preload; i++)
+        if (strcmp(srv->preload[i], store) == 0)
+            return (int)i;
+    return -1;
+}
+
+const struct hashmap *
+user_map(const struct user *u, const char *store)
+{
+    int i = user__preload_index(store);
+    return i >= 0 && u->maps != NULL ? &u->maps[i] : NULL;
+}
+
+struct map_save_req {
+    struct storage_req req;
+    char *domain, *node, *store, *key, *value;
+};
+
+static int
+map_save_work(struct db *db, struct storage_req *r)
+{
+    struct map_save_req *mr = (struct map_save_req *)r;
+    return mr->value ? db_map_set(db, mr->domain, mr->node, mr->store, mr->key, mr->value,
+                                  strlen(mr->value))
+                     : db_map_delete(db, mr->domain, mr->node, mr->store, mr->key);
+}
+
+static void
+map_save_done(struct storage_req *r)
+{
+    struct map_save_req *mr = (struct map_save_req *)r;
+    if (r->status != 0)
+        log_error("storage", "saving %s of %s@%s failed: %s", mr->store, mr->node, mr->domain,
+                  yb_strerror(r->status));
+    yb_free(mr->domain);
+    yb_free(mr->node);
+    yb_free(mr->store);
+    yb_free(mr->key);
+    yb_free(mr->value);
+    yb_free(mr);
+}
+
+void
+user_map_set(struct user *u, const char *store, const char *key, const char *value)
+{
+    int i = user__preload_index(store);
+    assert(i >= 0 && u->maps != NULL);
+    yb_free(hashmap_remove(&u->maps[i], key));
+    if (value != NULL)
+        hashmap_set(&u->maps[i], key, yb_strdup(value));
+    struct map_save_req *mr = yb_calloc(1, sizeof *mr);
+    mr->req.work = map_save_work;
+    mr->req.done = map_save_done;
+    mr->domain = yb_strdup(u->host->domain);
+    mr->node = yb_strdup(u->node);
+    mr->store = yb_strdup(store);
+    mr->key = yb_strdup(key);
+    mr->value = value ? yb_strdup(value) : NULL;
+    if (storage_submit(srv->storage, &mr->req) != 0) {
+        mr->req.status = YB_ECLOSED;
+        map_save_done(&mr->req);
     }
 }
 
