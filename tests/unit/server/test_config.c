@@ -98,6 +98,17 @@ check_defaults_except_paths(const struct config *cfg)
     ASSERT_EQ(cfg->hosts[0].offline_quota, 1000);
     ASSERT_EQ(cfg->hosts[0].resource_conflict, CONFLICT_REPLACE);
     ASSERT_EQ(cfg->hosts[0].max_resources, 10);
+    ASSERT_EQ(cfg->hosts[0].registration, REGISTRATION_CLOSED);
+    ASSERT_EQ(cfg->hosts[0].n_registration_networks, 0);
+    ASSERT_EQ(cfg->hosts[0].n_reserved_usernames, 0);
+    ASSERT_EQ(cfg->hosts[0].registrations_per_hour, 5);
+    ASSERT_EQ(cfg->hosts[0].n_contact_abuse, 0);
+    ASSERT_EQ(cfg->hosts[0].n_contact_admin, 0);
+    ASSERT_EQ(cfg->hosts[0].n_contact_feedback, 0);
+    ASSERT_EQ(cfg->hosts[0].n_contact_sales, 0);
+    ASSERT_EQ(cfg->hosts[0].n_contact_security, 0);
+    ASSERT_EQ(cfg->hosts[0].n_contact_support, 0);
+    ASSERT_EQ(cfg->hosts[0].vcard_max_size, 65536);
     ASSERT_EQ(cfg->n_listeners, 2);
     ASSERT_EQ(cfg->listeners[0].kind, LISTENER_C2S);
     ASSERT_EQ(cfg->listeners[0].tls, LISTENER_TLS_STARTTLS);
@@ -115,6 +126,10 @@ check_defaults_except_paths(const struct config *cfg)
     ASSERT_EQ(cfg->max_output_bytes, 1048576);
     ASSERT_EQ(cfg->auth_fail_delay_ms, 250);
     ASSERT_EQ(cfg->auth_fail_delay_max_ms, 8000);
+    ASSERT_EQ(cfg->ping_interval_s, 300);
+    ASSERT_EQ(cfg->ping_timeout_s, 60);
+    ASSERT_FALSE(cfg->compression);
+    ASSERT_FALSE(cfg->hide_version);
 }
 
 TEST(defaults_without_file)
@@ -170,6 +185,7 @@ static const char full_yaml[] = "# a full configuration\n"
                                 "admin_socket: /run/yerba/ctl.sock\n"
                                 "log_level: debug\n"
                                 "io_threads: 4\n"
+                                "hide_version: yes\n"
                                 "hosts:\n"
                                 "  - domain: Example.COM.\n"
                                 "    certificate: /etc/yerba/example.crt\n"
@@ -178,6 +194,17 @@ static const char full_yaml[] = "# a full configuration\n"
                                 "    offline_quota: 0\n"
                                 "    resource_conflict: refuse\n"
                                 "    max_resources: 3\n"
+                                "    registration: networks\n"
+                                "    registration_networks: [10.0.0.0/8, 127.0.0.1, "
+                                "'FD00:0::/8', '::1', 0.0.0.0/0]\n"
+                                "    reserved_usernames: [Admin, root, 'h\xc3\xa9']\n"
+                                "    registrations_per_hour: 0\n"
+                                "    contact:\n"
+                                "      abuse: [mailto:abuse@example.com, "
+                                "'https://example.com/abuse']\n"
+                                "      admin: [xmpp:admin@example.com]\n"
+                                "      security: ['mailto:security@example.com']\n"
+                                "    vcard_max_size: 1024\n"
                                 "  - domain: chat.example.org\n"
                                 "listeners:\n"
                                 "  - type: c2s\n"
@@ -195,7 +222,10 @@ static const char full_yaml[] = "# a full configuration\n"
                                 "  max_stanza_size: 65536\n"
                                 "  max_output_size: 2097152\n"
                                 "  auth_fail_delay_ms: 100\n"
-                                "  auth_fail_delay_max_ms: 100\n";
+                                "  auth_fail_delay_max_ms: 100\n"
+                                "  ping_interval: 0\n"
+                                "  ping_timeout: 3600\n"
+                                "  compression: true\n";
 
 static void
 check_full(const struct config *cfg)
@@ -217,6 +247,29 @@ check_full(const struct config *cfg)
     ASSERT_EQ(h->offline_quota, 0);
     ASSERT_EQ(h->resource_conflict, CONFLICT_REFUSE);
     ASSERT_EQ(h->max_resources, 3);
+    ASSERT_EQ(h->registration, REGISTRATION_NETWORKS);
+    ASSERT_EQ(h->n_registration_networks, 5);
+    ASSERT_STR_EQ(h->registration_networks[0], "10.0.0.0/8");
+    ASSERT_STR_EQ(h->registration_networks[1], "127.0.0.1/32");
+    ASSERT_STR_EQ(h->registration_networks[2], "fd00::/8");
+    ASSERT_STR_EQ(h->registration_networks[3], "::1/128");
+    ASSERT_STR_EQ(h->registration_networks[4], "0.0.0.0/0");
+    ASSERT_EQ(h->n_reserved_usernames, 3);
+    ASSERT_STR_EQ(h->reserved_usernames[0], "admin");
+    ASSERT_STR_EQ(h->reserved_usernames[1], "root");
+    ASSERT_STR_EQ(h->reserved_usernames[2], "h\xc3\xa9");
+    ASSERT_EQ(h->registrations_per_hour, 0);
+    ASSERT_EQ(h->n_contact_abuse, 2);
+    ASSERT_STR_EQ(h->contact_abuse[0], "mailto:abuse@example.com");
+    ASSERT_STR_EQ(h->contact_abuse[1], "https://example.com/abuse");
+    ASSERT_EQ(h->n_contact_admin, 1);
+    ASSERT_STR_EQ(h->contact_admin[0], "xmpp:admin@example.com");
+    ASSERT_EQ(h->n_contact_feedback, 0);
+    ASSERT_EQ(h->n_contact_sales, 0);
+    ASSERT_EQ(h->n_contact_security, 1);
+    ASSERT_STR_EQ(h->contact_security[0], "mailto:security@example.com");
+    ASSERT_EQ(h->n_contact_support, 0);
+    ASSERT_EQ(h->vcard_max_size, 1024);
     h = &cfg->hosts[1];
     ASSERT_STR_EQ(h->domain, "chat.example.org");
     ASSERT_NULL(h->certificate);
@@ -224,6 +277,11 @@ check_full(const struct config *cfg)
     ASSERT_EQ(h->offline_quota, 1000);
     ASSERT_EQ(h->resource_conflict, CONFLICT_REPLACE);
     ASSERT_EQ(h->max_resources, 10);
+    ASSERT_EQ(h->registration, REGISTRATION_CLOSED);
+    ASSERT_EQ(h->n_registration_networks, 0);
+    ASSERT_EQ(h->registrations_per_hour, 5);
+    ASSERT_EQ(h->n_contact_abuse, 0);
+    ASSERT_EQ(h->vcard_max_size, 65536);
 
     ASSERT_EQ(cfg->n_listeners, 4);
     ASSERT_EQ(cfg->listeners[0].tls, LISTENER_TLS_DIRECT);
@@ -246,6 +304,10 @@ check_full(const struct config *cfg)
     ASSERT_EQ(cfg->max_output_bytes, 2097152);
     ASSERT_EQ(cfg->auth_fail_delay_ms, 100);
     ASSERT_EQ(cfg->auth_fail_delay_max_ms, 100);
+    ASSERT_EQ(cfg->ping_interval_s, 0);
+    ASSERT_EQ(cfg->ping_timeout_s, 3600);
+    ASSERT_TRUE(cfg->compression);
+    ASSERT_TRUE(cfg->hide_version);
 
     ASSERT_TRUE(config_find_host(cfg, "example.com") == &cfg->hosts[0]);
     ASSERT_TRUE(config_find_host(cfg, "CHAT.example.org") == &cfg->hosts[1]);
@@ -608,6 +670,227 @@ TEST(several_errors_are_reported)
     buf_fini(&yaml);
 }
 
+/* Loads yaml, which must be valid; the caller frees the result. */
+static struct config *
+load_ok(const char *yaml)
+{
+    struct buf err = BUF_INIT;
+    struct config *cfg = load(yaml, &err);
+    if (cfg == NULL)
+        fprintf(stderr, "%s", err.data ? err.data : "");
+    buf_fini(&err);
+    return cfg;
+}
+
+TEST(registration)
+{
+    struct config *cfg = load_ok("hosts:\n  - domain: a.example\n    registration: open\n"
+                                 "    registrations_per_hour: 100000\n"
+                                 "    registration_networks: []\n");
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_EQ(cfg->hosts[0].registration, REGISTRATION_OPEN);
+    ASSERT_EQ(cfg->hosts[0].registrations_per_hour, 100000);
+    ASSERT_EQ(cfg->hosts[0].n_registration_networks, 0);
+    config_free(cfg);
+
+    /* Canonical text: IPv6 compressed and lowercased, the prefix always written. */
+    cfg = load_ok("hosts:\n  - domain: a.example\n    registration: networks\n"
+                  "    registration_networks:\n      - 192.168.1.10/24\n"
+                  "      - '2001:DB8:0:0::/32'\n      - ::/0\n      - \"::ffff:10.0.0.1\"\n"
+                  "      - 10.1.2.3/32\n");
+    ASSERT_NOT_NULL(cfg);
+    const struct config_host *h = &cfg->hosts[0];
+    ASSERT_EQ(h->n_registration_networks, 5);
+    ASSERT_STR_EQ(h->registration_networks[0], "192.168.1.10/24");
+    ASSERT_STR_EQ(h->registration_networks[1], "2001:db8::/32");
+    ASSERT_STR_EQ(h->registration_networks[2], "::/0");
+    ASSERT_STR_EQ(h->registration_networks[3], "::ffff:10.0.0.1/128");
+    ASSERT_STR_EQ(h->registration_networks[4], "10.1.2.3/32");
+    config_free(cfg);
+}
+
+TEST(registration_errors)
+{
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: yes\n",
+                      "t.yaml:3: key 'registration': expected one of closed, open, networks, got "
+                      "'yes'");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    max_resources: 2\n"
+                      "    registration: networks\n",
+                      "t.yaml:4: host 'a.example': registration is 'networks' but "
+                      "registration_networks lists none");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: networks\n"
+                      "    registration_networks: []\n",
+                      "t.yaml:3: host 'a.example': registration is 'networks' but");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: open\n"
+                      "    registration_networks: [10.0.0.0/8]\n",
+                      "t.yaml:4: host 'a.example': registration_networks is only used with "
+                      "registration: networks (here it is 'open', so the list would be ignored)");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration_networks: ['::1']\n",
+                      "t.yaml:3: host 'a.example': registration_networks is only used with "
+                      "registration: networks (here it is 'closed'");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: networks\n"
+                      "    registration_networks:\n      - 10.0.0.0/8\n      - 10.0.0.0/33\n",
+                      "t.yaml:6: key 'registration_networks': '10.0.0.0/33' is not a network "
+                      "(address/prefix): the prefix length of an IPv4 network must be from 0 "
+                      "to 32");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: networks\n"
+                      "    registration_networks: ['fd00::/129']\n",
+                      "t.yaml:4: key 'registration_networks': 'fd00::/129' is not a network "
+                      "(address/prefix): the prefix length of an IPv6 network must be from 0 "
+                      "to 128");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: networks\n"
+                      "    registration_networks: [10.0.0.0/-1]\n",
+                      "must be from 0 to 32");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: networks\n"
+                      "    registration_networks: [10.0.0.0/08]\n",
+                      "'10.0.0.0/08' is not a network (address/prefix): the prefix length after "
+                      "'/' must be a decimal number");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: networks\n"
+                      "    registration_networks: [10.0.0.0/]\n",
+                      "must be a decimal number");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: networks\n"
+                      "    registration_networks: [10.0.0/8]\n",
+                      "t.yaml:4: key 'registration_networks': '10.0.0/8' is not a network "
+                      "(address/prefix): it does not start with an IPv4 or IPv6 address");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: networks\n"
+                      "    registration_networks: [localhost]\n",
+                      "host names are not accepted");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: networks\n"
+                      "    registration_networks: [/8]\n",
+                      "the address before '/' is missing");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: networks\n"
+                      "    registration_networks: ['10.0.0.0/8/8']\n",
+                      "must be a decimal number");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: networks\n"
+                      "    registration_networks: 10.0.0.0/8\n",
+                      "t.yaml:4: key 'registration_networks': expected a list of networks "
+                      "(address/prefix");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registration: networks\n"
+                      "    registration_networks:\n      -\n",
+                      "t.yaml:5: key 'registration_networks': expected a network "
+                      "(address/prefix), got nothing");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registrations_per_hour: 100001\n",
+                      "t.yaml:3: key 'registrations_per_hour': expected a decimal integer from 0 "
+                      "to 100000");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    registrations_per_hour: -1\n",
+                      "t.yaml:3: key 'registrations_per_hour': expected a decimal integer");
+}
+
+TEST(reserved_usernames)
+{
+    struct config *cfg =
+        load_ok("hosts:\n  - domain: a.example\n    reserved_usernames: [ROOT, 'no', '123']\n");
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_EQ(cfg->hosts[0].n_reserved_usernames, 3);
+    ASSERT_STR_EQ(cfg->hosts[0].reserved_usernames[0], "root");
+    ASSERT_STR_EQ(cfg->hosts[0].reserved_usernames[1], "no");
+    ASSERT_STR_EQ(cfg->hosts[0].reserved_usernames[2], "123");
+    config_free(cfg);
+
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    reserved_usernames:\n"
+                      "      - admin@a.example\n",
+                      "t.yaml:4: key 'reserved_usernames': 'admin@a.example' is not a username: "
+                      "write only the part before '@'");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    reserved_usernames: ['']\n",
+                      "t.yaml:3: key 'reserved_usernames': '' is not a username: it is empty");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    reserved_usernames: ['a b']\n",
+                      "'a b' is not a username: it has a space or a control character");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    reserved_usernames: [\"a\\tb\"]\n",
+                      "'a\\x09b' is not a username: it has a space");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    reserved_usernames: [a/b]\n",
+                      "'a/b' is not a username: it has a '/'");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    reserved_usernames: ['a<b']\n",
+                      "it has a character a JID may not contain");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    reserved_usernames: [[root]]\n",
+                      "key 'reserved_usernames': expected a username, got a list");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    reserved_usernames: root\n",
+                      "t.yaml:3: key 'reserved_usernames': expected a list of usernames");
+    char yaml[1200] = "hosts:\n  - domain: a.example\n    reserved_usernames: [";
+    memset(yaml + strlen(yaml), 'a', 1024);
+    strcat(yaml, "]\n");
+    ASSERT_LOAD_ERROR(yaml, "is not a username: it is longer than 1023 bytes");
+}
+
+TEST(contact)
+{
+    struct config *cfg = load_ok("hosts:\n  - domain: a.example\n    contact:\n"
+                                 "      feedback: ['https://a.example/feedback?x=1']\n"
+                                 "      sales: [tel:+1-201-555-0123]\n"
+                                 "      support: [xmpp:support@a.example?join, "
+                                 "MAILTO:help@a.example]\n"
+                                 "  - domain: b.example\n    contact:\n");
+    ASSERT_NOT_NULL(cfg);
+    const struct config_host *h = &cfg->hosts[0];
+    ASSERT_EQ(h->n_contact_feedback, 1);
+    ASSERT_STR_EQ(h->contact_feedback[0], "https://a.example/feedback?x=1");
+    ASSERT_EQ(h->n_contact_sales, 1);
+    ASSERT_STR_EQ(h->contact_sales[0], "tel:+1-201-555-0123");
+    ASSERT_EQ(h->n_contact_support, 2);
+    ASSERT_STR_EQ(h->contact_support[1], "MAILTO:help@a.example");
+    ASSERT_EQ(h->n_contact_abuse, 0);
+    /* "contact:" with nothing under it: no addresses, as with c2s. */
+    ASSERT_EQ(cfg->hosts[1].n_contact_support, 0);
+    config_free(cfg);
+
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    contact:\n"
+                      "      abuse: [abuse@a.example]\n",
+                      "t.yaml:4: key 'abuse': 'abuse@a.example' is not a URI (scheme:...): it has "
+                      "no scheme; write mailto:");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    contact:\n"
+                      "      admin:\n        - xmpp:a@a.example\n        - ':x'\n",
+                      "t.yaml:6: key 'admin': ':x' is not a URI (scheme:...): it does not start "
+                      "with a scheme");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    contact: {sales: ['1http:x']}\n",
+                      "it does not start with a scheme");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    contact: {sales: ['mail to:x']}\n",
+                      "it does not start with a scheme");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    contact: {security: ['mailto:']}\n",
+                      "'mailto:' is not a URI (scheme:...): nothing follows the scheme");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    contact: {support: ['https://a b']}\n",
+                      "it has a space or a control character (write a space as %20)");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    contact:\n      abuse: mailto:a@b\n",
+                      "t.yaml:4: key 'abuse': expected a list of URIs");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    contact:\n      legal: [mailto:a@b]\n",
+                      "t.yaml:4: unknown key 'legal' in contact");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    contact: [mailto:a@b]\n",
+                      "t.yaml:3: key 'contact': expected a mapping, got a list");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    abuse: [mailto:a@b]\n",
+                      "t.yaml:3: unknown key 'abuse' in hosts (it belongs in contact)");
+    /* One letter from a host key is a typo, though contact has an "admin". */
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    admin: [a@a.example]\n",
+                      "t.yaml:3: unknown key 'admin' in hosts (did you mean 'admins'?)");
+}
+
+TEST(new_ranges)
+{
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    vcard_max_size: 1023\n",
+                      "t.yaml:3: key 'vcard_max_size': expected a decimal integer from 1024 to "
+                      "16777216");
+    ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    vcard_max_size: 16777217\n",
+                      "from 1024 to 16777216");
+    ASSERT_LOAD_ERROR("c2s:\n  ping_interval: 86401\n",
+                      "t.yaml:2: key 'ping_interval': expected a decimal integer from 0 to 86400");
+    ASSERT_LOAD_ERROR("c2s:\n  ping_timeout: 0\n",
+                      "t.yaml:2: key 'ping_timeout': expected a decimal integer from 1 to 3600");
+    ASSERT_LOAD_ERROR("c2s:\n  ping_timeout: 3601\n", "from 1 to 3600, got '3601'");
+    ASSERT_LOAD_ERROR("c2s:\n  compression: zlib\n",
+                      "t.yaml:2: key 'compression': expected true or false");
+    ASSERT_LOAD_ERROR("hide_version: 1\n", "t.yaml:1: key 'hide_version': expected true or false");
+    ASSERT_LOAD_ERROR("compression: true\n",
+                      "t.yaml:1: unknown key 'compression' at the top level (it belongs in c2s)");
+
+    struct config *cfg = load_ok("hide_version: on\nc2s:\n  ping_interval: 86400\n"
+                                 "  ping_timeout: 1\n  compression: no\n"
+                                 "hosts:\n  - domain: a.example\n    vcard_max_size: 16777216\n");
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_TRUE(cfg->hide_version);
+    ASSERT_EQ(cfg->ping_interval_s, 86400);
+    ASSERT_EQ(cfg->ping_timeout_s, 1);
+    ASSERT_FALSE(cfg->compression);
+    ASSERT_EQ(cfg->hosts[0].vcard_max_size, 16777216);
+    config_free(cfg);
+}
+
 TEST(booleans)
 {
     static const struct {
@@ -702,8 +985,10 @@ TEST(find_host)
  * config, and leak nothing (LeakSanitizer checks the latter). */
 TEST(allocation_failures)
 {
-    static const char *const texts[] = {full_yaml, "hosts: [{domain: a.example, admins: [x@y]}]\n",
-                                        "io_threads: 99\nfoo: 1\n", ""};
+    static const char *const texts[] = {
+        full_yaml, "hosts: [{domain: a.example, admins: [x@y]}]\n", "io_threads: 99\nfoo: 1\n", "",
+        "hosts: [{domain: a.example, registration: networks, registration_networks: ['::1', "
+        "10.0.0.1/8], contact: {abuse: [mailto:a@b]}, reserved_usernames: [A]}]\n"};
     for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
         bool done = false;
         for (long n = 0; n < 10000 && !done; n++) {
@@ -734,7 +1019,8 @@ TEST_MAIN(TEST_CASE(defaults_without_file), TEST_CASE(empty_documents_give_defau
           TEST_CASE(bad_domains), TEST_CASE(bad_admins), TEST_CASE(duplicates),
           TEST_CASE(required_and_paired_keys), TEST_CASE(empty_listener_list),
           TEST_CASE(yaml_syntax_errors), TEST_CASE(deep_nesting),
-          TEST_CASE(several_errors_are_reported), TEST_CASE(booleans),
-          TEST_CASE(values_are_read_by_key_type), TEST_CASE(anchors_and_aliases),
-          TEST_CASE(admin_socket_length), TEST_CASE(too_large), TEST_CASE(find_host),
-          TEST_CASE(allocation_failures))
+          TEST_CASE(several_errors_are_reported), TEST_CASE(registration),
+          TEST_CASE(registration_errors), TEST_CASE(reserved_usernames), TEST_CASE(contact),
+          TEST_CASE(new_ranges), TEST_CASE(booleans), TEST_CASE(values_are_read_by_key_type),
+          TEST_CASE(anchors_and_aliases), TEST_CASE(admin_socket_length), TEST_CASE(too_large),
+          TEST_CASE(find_host), TEST_CASE(allocation_failures))
