@@ -8,12 +8,14 @@
 
 #include "server.h"
 
-extern const struct module_def module_roster, module_presence, module_offline;
+#define MODULE(name) extern const struct module_def module_##name;
+#include "modules.list"
+#undef MODULE
 
 static const struct module_def *const builtin_modules[] = {
-    &module_roster,
-    &module_presence,
-    &module_offline,
+#define MODULE(name) &module_##name,
+#include "modules.list"
+#undef MODULE
 };
 
 struct hook_entry {
