@@ -263,4 +263,4 @@ offline_load(struct module *m)
 }
 
 MODULE_DEFINE(offline, .summary = "Offline messages with delay stamps (XEP-0160, XEP-0203)",
-              .xeps = "0160,0203", .load = offline_load);
+              .xeps = "0160@1.0.1,0203@2.0", .load = offline_load);

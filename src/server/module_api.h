@@ -42,7 +42,11 @@ struct user;
 struct module_def {
     const char *name;
     const char *summary;
-    const char *xeps; /* "0199" or "0030,0128"; "" for RFC-only modules */
+    /* The XEPs implemented, with the version followed: "0199@2.0.1" or
+     * "0030@2.5rc3,0128@1.0"; "" for RFC-only modules. docs/xeps.md and the
+     * server's disco#info are generated from these. */
+    const char *xeps;
+    const char *notes; /* known deviations or limits, for docs/xeps.md; may be NULL */
     int (*load)(struct module *m);
     void (*unload)(struct module *m);
 };
