@@ -73,6 +73,9 @@ base64_decode(const char *s, size_t slen, size_t *out_len)
         }
         unsigned w =
             (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
+        /* Canonical encoding only: the bits the padding drops must be zero. */
+        if ((pad == 1 && (w & 0xff) != 0) || (pad == 2 && (w & 0xffff) != 0))
+            goto fail;
         out[o++] = (unsigned char)(w >> 16);
         if (pad < 2)
             out[o++] = (unsigned char)(w >> 8);

@@ -4,6 +4,7 @@
  */
 #include "buf.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,8 +92,12 @@ buf_printf(struct buf *b, const char *fmt, ...)
     return rc;
 }
 
-int
-buf_put_xml_escaped(struct buf *b, const char *s, size_t len)
+/* One escaper for text and attribute values. Text needs '&', '<', '>' (because of
+ * "]]>") and CR (end-of-line handling would turn it into LF, XML 1.0 §2.11);
+ * attribute values in either quote also need the quotes, and TAB/LF/CR as character
+ * references so that attribute-value normalisation (§3.3.3) gives them back. */
+static int
+put_escaped(struct buf *b, const char *s, size_t len, bool attr)
 {
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
@@ -107,20 +112,44 @@ buf_put_xml_escaped(struct buf *b, const char *s, size_t len)
         case '>':
             rep = "&gt;";
             break;
+        case '\r':
+            rep = "&#13;";
+            break;
         case '"':
-            rep = "&quot;";
+            rep = attr ? "&quot;" : NULL;
             break;
         case '\'':
-            rep = "&apos;";
+            rep = attr ? "&apos;" : NULL;
+            break;
+        case '\t':
+            rep = attr ? "&#9;" : NULL;
+            break;
+        case '\n':
+            rep = attr ? "&#10;" : NULL;
             break;
         default:
-            continue;
+            rep = NULL;
+            break;
         }
+        if (rep == NULL)
+            continue;
         if (buf_append(b, s + start, i - start) != 0 || buf_puts(b, rep) != 0)
             return YB_ENOMEM;
         start = i + 1;
     }
     return buf_append(b, s + start, len - start);
+}
+
+int
+buf_put_xml_escaped(struct buf *b, const char *s, size_t len)
+{
+    return put_escaped(b, s, len, true);
+}
+
+int
+buf_put_xml_text(struct buf *b, const char *s, size_t len)
+{
+    return put_escaped(b, s, len, false);
 }
 
 void

@@ -31,8 +31,11 @@ int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
-/* Appends s with the five XML special characters escaped (text and attribute safe). */
+/* Appends s escaped for an XML attribute value in either quote (also safe as text).
+ * Returns 0 or YB_ENOMEM. */
 int buf_put_xml_escaped(struct buf *b, const char *s, size_t len);
+/* Appends s escaped for XML character data ('&', '<', '>', CR). */
+int buf_put_xml_text(struct buf *b, const char *s, size_t len);
 /* Removes the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 /* Sets len to 0 and keeps the storage. */

@@ -20,80 +20,6 @@ is_stream_content_ns(const char *ns)
     return ns != NULL && (strcmp(ns, "jabber:client") == 0 || strcmp(ns, "jabber:server") == 0);
 }
 
-/* Text: '&' and '<' must be escaped, '>' too because of "]]>"; a literal CR would be
- * turned into LF by the receiver's end-of-line handling (XML 1.0 §2.11). */
-static int
-put_text(struct buf *out, const char *s, size_t len)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *rep;
-        switch (s[i]) {
-        case '&':
-            rep = "&amp;";
-            break;
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '\r':
-            rep = "&#13;";
-            break;
-        default:
-            continue;
-        }
-        if (buf_append(out, s + start, i - start) != 0 || buf_puts(out, rep) != 0)
-            return YB_ENOMEM;
-        start = i + 1;
-    }
-    return buf_append(out, s + start, len - start);
-}
-
-/* Attribute values in single quotes; TAB, LF and CR as character references so that
- * attribute-value normalisation (XML 1.0 §3.3.3) gives them back unchanged. */
-static int
-put_attr_value(struct buf *out, const char *s, size_t len)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *rep;
-        switch (s[i]) {
-        case '&':
-            rep = "&amp;";
-            break;
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '"':
-            rep = "&quot;";
-            break;
-        case '\'':
-            rep = "&apos;";
-            break;
-        case '\t':
-            rep = "&#9;";
-            break;
-        case '\n':
-            rep = "&#10;";
-            break;
-        case '\r':
-            rep = "&#13;";
-            break;
-        default:
-            continue;
-        }
-        if (buf_append(out, s + start, i - start) != 0 || buf_puts(out, rep) != 0)
-            return YB_ENOMEM;
-        start = i + 1;
-    }
-    return buf_append(out, s + start, len - start);
-}
-
 /* Appends up to three strings (NULL ends the list early); the hot path avoids printf. */
 static int
 put3(struct buf *out, const char *a, const char *b, const char *c)
@@ -147,12 +73,12 @@ put_attrs(struct buf *out, const struct xml_node *n)
             unsigned prefix = n_prefixes++;
             rc = buf_printf(out, " xmlns:ns%u='", prefix);
             if (rc == 0)
-                rc = put_attr_value(out, uri, uri_len);
+                rc = buf_put_xml_escaped(out, uri, uri_len);
             if (rc == 0)
                 rc = buf_printf(out, "' ns%u:%s='", prefix, local);
         }
         if (rc == 0)
-            rc = put_attr_value(out, a->value, strlen(a->value));
+            rc = buf_put_xml_escaped(out, a->value, strlen(a->value));
         if (rc == 0)
             rc = buf_putc(out, '\'');
     }
@@ -199,7 +125,7 @@ put_start(struct buf *out, const struct walk *w, const struct xml_node *e, const
     if (rc == 0 && prefix[0] == '\0' && strcmp(e->ns, scope_ns) != 0) {
         rc = buf_puts(out, " xmlns='");
         if (rc == 0)
-            rc = put_attr_value(out, e->ns, strlen(e->ns));
+            rc = buf_put_xml_escaped(out, e->ns, strlen(e->ns));
         if (rc == 0)
             rc = buf_putc(out, '\'');
     }
@@ -217,7 +143,7 @@ node_serialize(const struct xml_node *n, const char *default_ns, struct buf *out
     if (default_ns == NULL)
         default_ns = "";
     if (n->kind == XML_TEXT)
-        return put_text(out, n->text, n->text_len);
+        return buf_put_xml_text(out, n->text, n->text_len);
 
     /* The root: no xmlns if it is in the namespace in scope, and jabber:client and
      * jabber:server stand for each other (a stanza routed between c2s and s2s keeps
@@ -252,7 +178,7 @@ node_serialize(const struct xml_node *n, const char *default_ns, struct buf *out
             cur = cur->next;
         }
         if (cur->kind == XML_TEXT)
-            rc = put_text(out, cur->text, cur->text_len);
+            rc = buf_put_xml_text(out, cur->text, cur->text_len);
         else
             rc = put_start(out, &w, cur, scope_inside(&w, cur->parent));
     }
