@@ -686,7 +686,8 @@ TEST(client_verify)
     static const char *const cases[][2] = {
         {"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=", "0"},
         {"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=,x=1", "0"},
-        {"v=rmF9pqV8S7suAoZWja4dJRkFsKq=", "auth"},
+        {"v=rmF9pqV8S7suAoZWja4dJRkFsKM=", "auth"},
+        {"v=rmF9pqV8S7suAoZWja4dJRkFsKq=", "inval"}, /* not canonical base64 */
         {"e=invalid-proof", "auth"},
         {"v=rmF9pqV8S7suAoZWja4dJRkFsK==", "inval"},
         {"v=", "inval"},
