@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * conn.c: one XML stream connection: socket reads through TLS (memory BIOs) into the
- * stream parser, parser events out to the core's handler, queued output back through
- * TLS into batched writes, and the close sequence (flush, close_notify, FIN, linger).
+ * conn.c: one XML stream connection: socket reads through TLS (memory BIOs) and, once
+ * XEP-0138 compression is on, zlib into the stream parser, parser events out to the
+ * core's handler, queued output back through zlib and TLS into batched writes, and
+ * the close sequence (flush, close_notify, FIN, linger).
  * Handler calls happen in conn_dispatch() only: that is where I/O threads will queue
  * events to the core thread. Never touches sessions or routing (DESIGN.md §2).
  */
@@ -190,11 +191,32 @@ static const struct parser_callbacks conn_parser_cbs = {
 
 /* Output. */
 
+/* XEP-0138: everything queued since the last flush becomes one deflate batch that
+ * ends in a sync flush, so a burst of stanzas costs one flush marker. Called only
+ * right before c->out is handed on (SSL_write, or stolen for uv_write), so c->out
+ * never holds compressed bytes across calls. */
+static int
+conn_deflate(struct conn *c)
+{
+    if (!c->zlib_on || c->out.len == 0)
+        return 0;
+    int rc = net__zlib_deflate(c->zlib, &c->out);
+    if (rc != 0) {
+        char who[NET_WHO_BYTES];
+        log_warn(net__conn_who(c, who), "compression failed: %s", yb_strerror(rc));
+        conn_close_now(c, CONN_CLOSED_ERROR);
+    }
+    return rc;
+}
+
 static int
 conn_tls_encrypt(struct conn *c)
 {
     if (c->ssl == NULL || !c->tls_up || c->tls_failed || c->out.len == 0)
         return 0;
+    int rc = conn_deflate(c);
+    if (rc != 0)
+        return rc;
     if (c->out.len > INT_MAX) {
         conn_close_now(c, CONN_CLOSED_OVERFLOW);
         return YB_ELIMIT;
@@ -288,6 +310,8 @@ net__conn_flush(struct conn *c)
         if (c->tls_up)
             conn_tls_trim(c, false);
     } else {
+        if (conn_deflate(c) != 0)
+            return;
         len = c->out.len;
         if (len == 0)
             return;
@@ -416,6 +440,19 @@ conn_do_starttls(struct conn *c)
     conn_do_restart(c);
 }
 
+static void
+conn_do_compress(struct conn *c)
+{
+    char who[NET_WHO_BYTES];
+    /* The <compressed/> goes out as it is; what follows is compressed. */
+    net__conn_flush(c);
+    if (c->state != CONN_OPEN)
+        return;
+    c->zlib_on = true;
+    log_debug(net__conn_who(c, who), "compression on");
+    conn_do_restart(c);
+}
+
 /* Applies what a handler asked for while it ran. Returns true when the parser was
  * reset, so the bytes that followed the triggering element must be dropped. */
 static bool
@@ -433,10 +470,13 @@ conn_apply_deferred(struct conn *c)
         return false;
     if (d & CONN_DEFER_STARTTLS)
         conn_do_starttls(c);
+    else if (d & CONN_DEFER_COMPRESS)
+        conn_do_compress(c);
     else if (d & CONN_DEFER_RESTART)
         conn_do_restart(c);
     /* RFC 6120 §5.4.3.3 and STARTTLS command injection: what the peer sent after the
-     * element that triggered the restart belongs to no stream. */
+     * element that triggered the restart belongs to no stream. After <compress/> it
+     * is not even part of the peer's zlib stream, which starts after <compressed/>. */
     c->discard_rest = true;
     return true;
 }
@@ -444,7 +484,7 @@ conn_apply_deferred(struct conn *c)
 /* Input. */
 
 static void
-conn_feed(struct conn *c, const char *data, size_t len)
+conn_parse(struct conn *c, const char *data, size_t len)
 {
     if (c->parse_failed || c->discard_rest || c->state != CONN_OPEN)
         return;
@@ -461,6 +501,76 @@ conn_feed(struct conn *c, const char *data, size_t len)
     if (st == PARSER_FAILED)
         c->parse_failed = true;
     conn_apply_deferred(c);
+}
+
+/* Input the parser never saw but that ends the stream as a parse error would (a
+ * compression bomb, corrupt compressed data): the core answers with the stream
+ * error and closes. */
+static void
+conn_input_error(struct conn *c, enum parser_error err, const char *detail)
+{
+    on_parse_error(c, err, detail);
+    conn_apply_deferred(c);
+}
+
+/* The most one socket read may inflate to. */
+static size_t
+conn_zlib_read_limit(const struct conn *c)
+{
+    const struct parser_limits *l = &c->net->cfg.parser;
+    if (l->max_stanza_bytes > (SIZE_MAX - l->max_header_bytes) / NET_ZLIB_READ_FACTOR)
+        return SIZE_MAX;
+    return NET_ZLIB_READ_FACTOR * l->max_stanza_bytes + l->max_header_bytes;
+}
+
+/* XEP-0138: inflate, then parse, one scratch buffer at a time. The parser bounds
+ * each stanza; the read limit bounds what a small input may expand to (whitespace
+ * between stanzas, a flood of tiny stanzas), so a bomb costs little CPU. */
+static void
+conn_inflate(struct conn *c, const char *data, size_t len)
+{
+    if (c->net->zlib_scratch == NULL)
+        c->net->zlib_scratch = yb_malloc(NET_ZLIB_SCRATCH_BYTES);
+    char *out = c->net->zlib_scratch;
+    if (out == NULL) {
+        conn_input_error(c, PARSER_E_NOMEM, "out of memory for inflate");
+        return;
+    }
+    size_t limit = conn_zlib_read_limit(c);
+    for (;;) {
+        size_t got = 0;
+        int rc = net__zlib_inflate(c->zlib, &data, &len, out, NET_ZLIB_SCRATCH_BYTES, &got, limit);
+        if (rc == YB_ELIMIT) {
+            char who[NET_WHO_BYTES];
+            log_info(net__conn_who(c, who), "compressed input expands beyond %zu bytes", limit);
+            conn_input_error(c, PARSER_E_POLICY, "compressed input expands too much");
+            return;
+        }
+        if (got > 0)
+            conn_parse(c, out, got);
+        if (rc != 0) {
+            if (c->state == CONN_OPEN && !c->parse_failed)
+                conn_input_error(c, rc == YB_ENOMEM ? PARSER_E_NOMEM : PARSER_E_NOT_WELL_FORMED,
+                                 "bad compressed data");
+            return;
+        }
+        /* Stop when the stream is gone or what follows is dropped anyway. */
+        if (c->state != CONN_OPEN || c->parse_failed || c->discard_rest)
+            return;
+        if (got < NET_ZLIB_SCRATCH_BYTES && len == 0)
+            return;
+    }
+}
+
+static void
+conn_feed(struct conn *c, const char *data, size_t len)
+{
+    if (c->parse_failed || c->discard_rest || c->state != CONN_OPEN)
+        return;
+    if (c->zlib_on)
+        conn_inflate(c, data, len);
+    else
+        conn_parse(c, data, len);
 }
 
 /* A fatal TLS error: send the alert OpenSSL queued, then close. */
@@ -599,6 +709,8 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (c->state != CONN_OPEN)
         return;
     c->discard_rest = false;
+    if (c->zlib_on)
+        net__zlib_new_read(c->zlib);
     if (c->ssl != NULL)
         conn_tls_input(c, b->base, (size_t)nread);
     else
@@ -612,6 +724,7 @@ conn_free(struct conn *c)
 {
     parser_free(c->parser);
     SSL_free(c->ssl);
+    net__zlib_free(c->zlib);
     buf_fini(&c->out);
     yb_free(c->content_ns);
     yb_free(c);
@@ -714,6 +827,8 @@ net__conn_shutdown_now(struct conn *c, bool goodbye)
             if (len > 0 && len <= INT_MAX && (data = yb_malloc(len)) != NULL)
                 len = (size_t)BIO_read(wbio, data, (int)len);
         } else if (c->ssl == NULL && c->out.len > 0) {
+            if (conn_deflate(c) != 0)
+                return;
             len = c->out.len;
             data = buf_steal(&c->out);
         }
@@ -743,6 +858,30 @@ conn_starttls(struct conn *c)
         return;
     }
     conn_do_starttls(c);
+}
+
+int
+conn_start_compression(struct conn *c)
+{
+    if (c->state != CONN_OPEN)
+        return YB_ECLOSED;
+    if (c->zlib != NULL)
+        return YB_EEXIST;
+    c->zlib = net__zlib_new();
+    if (c->zlib == NULL)
+        return YB_ENOMEM;
+    if (c->in_handler > 0) {
+        conn_defer(c, CONN_DEFER_COMPRESS);
+        return 0;
+    }
+    conn_do_compress(c);
+    return 0;
+}
+
+bool
+conn_is_compressed(const struct conn *c)
+{
+    return c->zlib != NULL;
 }
 
 void

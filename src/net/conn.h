@@ -69,6 +69,24 @@ void conn_set_content_ns(struct conn *c, const char *ns);
 /* Starts the server side of TLS after the queued output (e.g. <proceed/>) is on the
  * wire; the parser restarts; tls_done() follows, or closed(CONN_CLOSED_TLS). */
 void conn_starttls(struct conn *c);
+/* XEP-0138 stream compression (zlib). Like conn_starttls(), it takes effect when the
+ * current handler callback returns (at once when called outside one): the output
+ * queued until then (the <compressed/>) is written uncompressed, the parser restarts
+ * for the peer's new stream header, bytes the peer sent after the element being
+ * handled are dropped, and from then on both directions are zlib streams. Output is
+ * deflated once per flush (one Z_SYNC_FLUSH per batch, not per stanza); input is
+ * inflated before the parser. Under TLS the order is TLS → zlib → XML on input and
+ * XML → zlib → TLS on output. Input that inflates to far more than the parser's
+ * stanza limit within one read (a compression bomb) ends in parse_error()
+ * with PARSER_E_POLICY; corrupt compressed input in parse_error() with
+ * PARSER_E_NOT_WELL_FORMED. Costs about 77 KiB per connection while compressed
+ * (docs/internals/net.md), freed with the connection.
+ * Returns 0; YB_EEXIST (already requested: the stream is unchanged), YB_ECLOSED
+ * (closing) or YB_ENOMEM (zlib setup failed: the stream is unchanged, so the core can
+ * answer <failure><setup-failed/></failure>). */
+int conn_start_compression(struct conn *c);
+/* Whether conn_start_compression() succeeded on c. */
+bool conn_is_compressed(const struct conn *c);
 /* Resets the parser for a new stream (after SASL success). */
 void conn_restart_stream(struct conn *c);
 /* Flushes queued output, closes TLS cleanly (close_notify) and the socket; closed()

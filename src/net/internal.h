@@ -36,6 +36,16 @@
  * finished after this long is cut short. */
 #define NET_CLOSE_TIMEOUT_MS 5000
 #define NET_LISTEN_BACKLOG   511
+/* XEP-0138 zlib. Inflated bytes go to the parser through one per-loop buffer of this
+ * size. Output uses a 2^12-byte window and memLevel 5 (32 KiB of deflate state per
+ * connection instead of zlib's default 256 KiB); see docs/internals/net.md. */
+#define NET_ZLIB_SCRATCH_BYTES       (16 * 1024)
+#define NET_ZLIB_DEFLATE_WINDOW_BITS 12
+#define NET_ZLIB_DEFLATE_MEM_LEVEL   5
+/* What one socket read may inflate to, in units of the parser's stanza limit (plus
+ * one stream header): more is a compression bomb and ends the stream with
+ * policy-violation. One stanza is already bounded by the parser itself. */
+#define NET_ZLIB_READ_FACTOR 4
 /* Room for "<listener name>#<id>" in log lines. */
 #define NET_WHO_BYTES 64
 
@@ -70,9 +80,10 @@ struct net {
     unsigned n_closing_handles; /* our handles whose close callback has not run yet */
     struct tls_identity *ids;
     size_t n_ids;
-    char *read_buf;    /* NET_READ_BUF_BYTES, shared by every conn's reads */
-    char *tls_scratch; /* NET_TLS_SCRATCH_BYTES, decrypted bytes before the parser */
-    bool is_reading;   /* read_buf is lent out to a read in progress */
+    char *read_buf;     /* NET_READ_BUF_BYTES, shared by every conn's reads */
+    char *tls_scratch;  /* NET_TLS_SCRATCH_BYTES, decrypted bytes before the parser */
+    char *zlib_scratch; /* NET_ZLIB_SCRATCH_BYTES, inflated bytes; allocated at first use */
+    bool is_reading;    /* read_buf is lent out to a read in progress */
 };
 
 enum conn_state {
@@ -86,7 +97,10 @@ enum {
     CONN_DEFER_STARTTLS = 1u << 0,
     CONN_DEFER_RESTART = 1u << 1,
     CONN_DEFER_CLOSE = 1u << 2,
+    CONN_DEFER_COMPRESS = 1u << 3,
 };
+
+struct net__zlib;
 
 /* One connection. Per-connection memory is a tracked figure: no inline buffers
  * beyond the peer address; output and TLS buffers exist only while in use. */
@@ -97,10 +111,11 @@ struct conn {
     const struct conn_handler *handler; /* NULL until accepted by the core */
     void *ud;
     struct parser *parser;
-    SSL *ssl;         /* NULL until TLS starts; app data = the conn */
-    char *content_ns; /* NULL: "jabber:client" */
-    struct buf out;   /* pending plaintext; empty and unallocated when idle */
-    size_t in_flight; /* bytes handed to uv_write and not yet completed */
+    SSL *ssl;               /* NULL until TLS starts; app data = the conn */
+    char *content_ns;       /* NULL: "jabber:client" */
+    struct net__zlib *zlib; /* XEP-0138 state once compression was requested, or NULL */
+    struct buf out;         /* pending plaintext; empty and unallocated when idle */
+    size_t in_flight;       /* bytes handed to uv_write and not yet completed */
     uint64_t close_deadline_ms;
     struct list_node link;  /* net->conns */
     struct list_node queue; /* net->dirty while open, net->closing while closing */
@@ -119,6 +134,7 @@ struct conn {
     bool peer_eof : 1;     /* the peer's FIN arrived */
     bool shut_down : 1;    /* our FIN is out (uv_shutdown finished) */
     bool no_linger : 1;    /* close without waiting for the peer's FIN */
+    bool zlib_on : 1;      /* compression in effect (after the <compressed/> went out) */
     char peer_ip[46];      /* INET6_ADDRSTRLEN */
 };
 
@@ -155,5 +171,26 @@ void net__tls_info(SSL *ssl, struct conn_tls_info *info, struct net__tls_info_st
  * the queue. */
 void net__tls_log_errors(enum log_level level, const char *who, const char *what);
 void net__tls_free_identities(struct net *n);
+
+/* compress.c */
+/* New deflate and inflate streams (see NET_ZLIB_*), or NULL on OOM. */
+struct net__zlib *net__zlib_new(void);
+/* Accepts NULL. */
+void net__zlib_free(struct net__zlib *z);
+/* Bytes held for z now (structures and zlib's allocations). */
+size_t net__zlib_mem(const struct net__zlib *z);
+/* Replaces out's plaintext with its compressed form, ending in a Z_SYNC_FLUSH so
+ * the peer can inflate everything sent so far. Returns 0, YB_ENOMEM or YB_EIO (out
+ * unchanged then). */
+int net__zlib_deflate(struct net__zlib *z, struct buf *out);
+/* A socket read begins: the inflate budget starts again. */
+void net__zlib_new_read(struct net__zlib *z);
+/* Inflates from *data and *len (advanced past what was used) into out (cap bytes);
+ * *got is the number of bytes written. Call again while *got == cap or *len > 0.
+ * Returns 0, YB_ELIMIT (more than read_limit bytes inflated since
+ * net__zlib_new_read: a compression bomb), YB_EPROTO (corrupt input, or bytes after
+ * the end of the peer's zlib stream) or YB_ENOMEM. */
+int net__zlib_inflate(struct net__zlib *z, const char **data, size_t *len, char *out, size_t cap,
+                      size_t *got, size_t read_limit);
 
 #endif

@@ -266,5 +266,6 @@ net_free(struct net *n)
     net__tls_free_identities(n);
     yb_free(n->read_buf);
     yb_free(n->tls_scratch);
+    yb_free(n->zlib_scratch);
     yb_free(n);
 }

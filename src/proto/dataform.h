@@ -92,8 +92,8 @@ struct dataform *dataform_parse(const struct xml_node *x, const char **why);
  * values among the options, one value for single-valued types), and no unknown
  * fields when strict. Returns 0, or YB_EINVAL with *why set (static text naming the
  * problem), or YB_ENOMEM. */
-int dataform_validate(const struct dataform *submitted, const struct dataform *offered,
-                      bool strict, const char **why);
+int dataform_validate(const struct dataform *submitted, const struct dataform *offered, bool strict,
+                      const char **why);
 /* Appends the form as <x xmlns='jabber:x:data'/> to parent. Returns: the new
  * element, or NULL on OOM. */
 struct xml_node *dataform_to_xml(const struct dataform *f, struct xml_node *parent);

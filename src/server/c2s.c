@@ -13,6 +13,10 @@
 #define NS_XEP0440        "urn:xmpp:sasl-cb:0"
 #define MAX_SASL_FAILURES 3
 
+/* XEP-0138 */
+#define NS_COMPRESS         "http://jabber.org/protocol/compress"
+#define NS_COMPRESS_FEATURE "http://jabber.org/features/compress"
+
 static const char *
 stream_ns_header(void)
 {
@@ -84,6 +88,11 @@ send_features(struct session *s)
         buf_puts(&b, "<bind xmlns='" NS_BIND "'/>"
                      "<session xmlns='" NS_SESSION "'><optional/></session>"
                      "<ver xmlns='urn:xmpp:features:rosterver'/>"); /* RFC 6121 §2.6.1 */
+        /* XEP-0138 §3: after SASL (so credentials are never compressed, see
+         * docs/config.md), before bind, and not again once compressed. */
+        if (cfg->compression && s->jid == NULL && s->conn != NULL && !conn_is_compressed(s->conn))
+            buf_puts(&b, "<compression xmlns='" NS_COMPRESS_FEATURE "'>"
+                         "<method>zlib</method></compression>");
     } else {
         if (!s->tls)
             buf_printf(&b, "<starttls xmlns='" NS_TLS "'>%s</starttls>",
@@ -204,6 +213,34 @@ handle_starttls(struct session *s)
     conn_starttls(s->conn);
 }
 
+/* XEP-0138 §2. A failure is not a stream error: the client may carry on. */
+static void
+handle_compress(struct session *s, struct stanza *st)
+{
+    const char *method = node_child_text(stanza_root(st), "method", NS_COMPRESS);
+    const char *cond = NULL;
+    if (!srv->cfg->compression || s->state != C2S_AUTHENTICATED || s->jid != NULL || s->binding ||
+        conn_is_compressed(s->conn))
+        cond = "setup-failed"; /* not offered here: off, before auth, after bind, twice */
+    else if (method == NULL || strcmp(method, "zlib") != 0)
+        cond = "unsupported-method";
+    else if (conn_start_compression(s->conn) != 0)
+        cond = "setup-failed";
+    if (cond != NULL) {
+        struct buf b = BUF_INIT;
+        buf_printf(&b, "<failure xmlns='" NS_COMPRESS "'><%s/></failure>", cond);
+        send_str(s, b.data);
+        buf_fini(&b);
+        return;
+    }
+    /* Goes out uncompressed: net switches when this callback returns. Then a new
+     * stream, as after SASL; s->authenticated stays. */
+    send_str(s, "<compressed xmlns='" NS_COMPRESS "'/>");
+    s->header_sent = false;
+    s->state = C2S_WAIT_HEADER;
+    log_info(s->who, "stream compression on (zlib)");
+}
+
 static void
 reply_iq_error(struct session *s, struct stanza *iq, enum stanza_error_cond cond)
 {
@@ -223,6 +260,7 @@ bind_done(struct user *u, int status, void *ud)
 {
     struct bind_op *op = ud;
     struct session *s = op->s;
+    s->binding = false;
     if (s->state == C2S_CLOSING || s->conn == NULL) {
         /* gone meanwhile */
     } else if (u == NULL) {
@@ -264,6 +302,10 @@ handle_bind(struct session *s, struct stanza *iq, struct xml_node *bind)
         reply_iq_error(s, iq, SE_BAD_REQUEST);
         return;
     }
+    if (s->binding) {
+        reply_iq_error(s, iq, SE_NOT_ALLOWED); /* one bind at a time */
+        return;
+    }
     char *resource;
     const char *requested = node_child_text(bind, "resource", NS_BIND);
     if (requested != NULL && requested[0] != '\0') {
@@ -282,7 +324,7 @@ handle_bind(struct session *s, struct stanza *iq, struct xml_node *bind)
     op->iq = stanza_ref(iq);
     op->resource = resource;
     session_ref(s);
-    s->state = C2S_CLOSING == s->state ? s->state : C2S_AUTHENTICATED;
+    s->binding = true;
     user_acquire(s->host->domain, s->username, bind_done, op);
 }
 
@@ -328,6 +370,12 @@ on_stanza(void *ud, struct conn *c, struct stanza *st)
     const char *ns = stanza_ns(st);
     const char *name = stanza_name(st);
     s->last_active_ms = uv_now(srv->loop);
+    if (strcmp(name, "compress") == 0 && strcmp(ns, NS_COMPRESS) == 0 && s->state != C2S_CLOSING &&
+        s->state != C2S_WAIT_HEADER && s->state != C2S_TLS_HANDSHAKE) {
+        handle_compress(s, st);
+        stanza_unref(st);
+        return;
+    }
     switch (s->state) {
     case C2S_CLOSING:
         break;

@@ -19,11 +19,12 @@
 static void
 usage(FILE *f)
 {
-    fputs("usage: yerbad [-c FILE] [--check-config] [--version]\n"
+    fputs("usage: yerbad [-c FILE] [--check-config] [--version] [--list-xeps]\n"
           "  -c, --config FILE   read FILE (default: embedded defaults, host localhost,\n"
           "                      data in ./yerba-data)\n"
           "      --check-config  validate the configuration and exit\n"
-          "      --version       print the version and exit\n",
+          "      --version       print the version and exit\n"
+          "      --list-xeps     print the supported XEPs (docs/xeps.md) and exit\n",
           f);
 }
 
@@ -66,11 +67,9 @@ int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", no_argument, NULL, 'C'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'C'},
+        {"version", no_argument, NULL, 'V'},      {"list-xeps", no_argument, NULL, 'X'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *path = NULL;
     bool check_only = false;
@@ -86,6 +85,8 @@ main(int argc, char **argv)
         case 'V':
             printf("yerbad %s\n", YERBA_VERSION);
             return 0;
+        case 'X':
+            return xeps_write_markdown(stdout) == 0 ? 0 : 1;
         case 'h':
             usage(stdout);
             return 0;

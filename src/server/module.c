@@ -152,6 +152,13 @@ modules_foreach(void (*fn)(void *ud, const struct module_def *def), void *ud)
     fn(ud, LIST_ENTRY(n, struct module, link)->def);
 }
 
+void
+module_defs_foreach(void (*fn)(void *ud, const struct module_def *def), void *ud)
+{
+    for (size_t i = 0; i < sizeof builtin_modules / sizeof builtin_modules[0]; i++)
+        fn(ud, builtin_modules[i]);
+}
+
 size_t
 module__index(const struct module *m)
 {

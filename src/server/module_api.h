@@ -308,6 +308,18 @@ void user_map_set(struct user *u, const char *store, const char *key, const char
 /* The account if it is loaded now (it has a session or is being used), else NULL. */
 struct user *user_find(const char *bare);
 
+/* ---- timers ---- */
+
+struct module_timer;
+typedef void (*module_timer_fn)(void *ud);
+/* Calls fn(ud) every interval_ms (> 0) on the core thread until stopped; the timer
+ * does not keep the server running. Returns: the timer (never NULL). A module stops
+ * its timers in its unload function. */
+struct module_timer *module_timer_start(struct module *m, uint64_t interval_ms, module_timer_fn fn,
+                                        void *ud);
+/* Stops and frees t (accepts NULL); fn is not called again. */
+void module_timer_stop(struct module_timer *t);
+
 /* ---- misc ---- */
 
 /* A fresh random id for server-generated stanzas (16 characters). out: 17 bytes. */

@@ -8,6 +8,7 @@
 #define YB_SERVER_SERVER_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -214,6 +215,14 @@ void iq__unregister(const char *key);
 size_t module__index(const struct module *m);
 int modules_load_all(void);
 void modules_unload_all(void);
+/* Every built-in module's definition, in load order, without loading any (for
+ * yerbad --list-xeps). */
+void module_defs_foreach(void (*fn)(void *ud, const struct module_def *def), void *ud);
+
+/* xeps.c: docs/xeps.md, generated from the built-in modules' definitions */
+/* Writes the Markdown page listing every supported XEP. Returns 0 or -1 on a
+ * malformed .xeps entry (reported on stderr). */
+int xeps_write_markdown(FILE *out);
 
 /* auth.c: credentials off the core thread */
 typedef void (*auth_keys_fn)(void *ud, int status, const struct scram_keys *keys);

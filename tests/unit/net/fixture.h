@@ -27,6 +27,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <zlib.h>
 
 #include "alloc.h"
 #include "conn.h"
@@ -89,6 +90,7 @@ struct fix {
     int c_user;                         /* free for a test */
     atomic_int phase;                   /* client/loop handshakes in a test */
     void (*on_wake_hook)(struct fix *); /* runs on the loop thread at each wake-up */
+    void (*on_stanza_hook)(struct fix *, struct conn *); /* before each stanza is handled */
 };
 
 static struct fix F;
@@ -174,8 +176,16 @@ h_stanza(void *ud, struct conn *c, struct stanza *st)
     struct fix *f = ud;
     const char *name = stanza_name(st);
     const char *body = node_child_text(stanza_root(st), "body", NULL);
+    if (f->on_stanza_hook != NULL)
+        f->on_stanza_hook(f, c);
     ev_add(f, "%s%s%s;", name, body ? ":" : "", body ? body : "");
-    if (strcmp(name, "starttls") == 0) {
+    if (strcmp(name, "compress") == 0) {
+        /* XEP-0138's order: ask net first, answer by the result. */
+        int rc = conn_start_compression(c);
+        const char *answer = rc == 0 ? "<compressed/>" : "<failure/>";
+        conn_send_raw(c, answer, strlen(answer));
+        stanza_unref(st);
+    } else if (strcmp(name, "starttls") == 0) {
         const char *proceed = "<proceed xmlns='" NS_TLS "'/>";
         conn_send_raw(c, proceed, strlen(proceed));
         conn_starttls(c);
@@ -395,7 +405,10 @@ struct cli {
     SSL *ssl;
     char buf[65536];
     size_t len;
-    int ssl_err; /* the last SSL_get_error of a failed read */
+    int ssl_err;          /* the last SSL_get_error of a failed read */
+    z_stream *zin, *zout; /* XEP-0138 once cli_compress() ran */
+    char *raw;            /* every compressed byte received (for counting flushes) */
+    size_t raw_len;
 };
 
 FIX_FN void
@@ -434,6 +447,15 @@ cli_connect(struct cli *cl, struct fix *f, int rcvbuf)
 FIX_FN void
 cli_close(struct cli *cl)
 {
+    if (cl->zin != NULL) {
+        inflateEnd(cl->zin);
+        deflateEnd(cl->zout);
+    }
+    free(cl->zin);
+    free(cl->zout);
+    free(cl->raw);
+    cl->zin = cl->zout = NULL;
+    cl->raw = NULL;
     SSL_free(cl->ssl);
     SSL_CTX_free(cl->ctx);
     cl->ssl = NULL;
@@ -443,10 +465,10 @@ cli_close(struct cli *cl)
     cl->fd = -1;
 }
 
+/* Sends bytes as they are (over TLS if it is up). */
 FIX_FN int
-cli_send(struct cli *cl, const char *s)
+cli_send_bytes(struct cli *cl, const char *s, size_t len)
 {
-    size_t len = strlen(s);
     if (cl->ssl != NULL)
         return SSL_write(cl->ssl, s, (int)len) == (int)len ? 0 : -1;
     while (len > 0) {
@@ -459,28 +481,110 @@ cli_send(struct cli *cl, const char *s)
     return 0;
 }
 
+/* Deflates len bytes with one sync flush into a new buffer (*out, *out_len). */
+FIX_FN int
+cli_deflate(struct cli *cl, const char *s, size_t len, char **out, size_t *out_len)
+{
+    size_t cap = deflateBound(cl->zout, len) + 64;
+    *out = malloc(cap);
+    if (*out == NULL)
+        return -1;
+    cl->zout->next_in = (Bytef *)(uintptr_t)s;
+    cl->zout->avail_in = (uInt)len;
+    cl->zout->next_out = (Bytef *)*out;
+    cl->zout->avail_out = (uInt)cap;
+    int zr = deflate(cl->zout, Z_SYNC_FLUSH);
+    *out_len = cap - cl->zout->avail_out;
+    return zr == Z_OK && cl->zout->avail_in == 0 ? 0 : -1;
+}
+
+/* Sends s, compressed once cli_compress() ran. */
+FIX_FN int
+cli_send(struct cli *cl, const char *s)
+{
+    if (cl->zout == NULL)
+        return cli_send_bytes(cl, s, strlen(s));
+    char *z;
+    size_t zlen;
+    int rc = cli_deflate(cl, s, strlen(s), &z, &zlen);
+    if (rc == 0)
+        rc = cli_send_bytes(cl, z, zlen);
+    free(z);
+    return rc;
+}
+
+/* From now on both directions are zlib streams (client default: 32 KiB window). */
+FIX_FN int
+cli_compress(struct cli *cl)
+{
+    cl->zin = calloc(1, sizeof *cl->zin);
+    cl->zout = calloc(1, sizeof *cl->zout);
+    cl->raw = malloc(1 << 20);
+    if (cl->zin == NULL || cl->zout == NULL || cl->raw == NULL)
+        return -1;
+    if (inflateInit(cl->zin) != Z_OK)
+        return -1;
+    return deflateInit(cl->zout, Z_DEFAULT_COMPRESSION) == Z_OK ? 0 : -1;
+}
+
+FIX_FN int cli_read_raw(struct cli *cl, char *dst, size_t cap);
+
 /* Reads once; returns bytes, 0 at EOF (clean), -1 on error or timeout. */
 FIX_FN int
 cli_read_some(struct cli *cl)
 {
     if (cl->len + 1 >= sizeof cl->buf)
         return -1;
+    if (cl->zin != NULL) {
+        char tmp[16384];
+        int n = cli_read_raw(cl, tmp, sizeof tmp);
+        if (n <= 0)
+            return n;
+        if (cl->raw_len + (size_t)n <= 1 << 20) {
+            memcpy(cl->raw + cl->raw_len, tmp, (size_t)n);
+            cl->raw_len += (size_t)n;
+        }
+        cl->zin->next_in = (Bytef *)tmp;
+        cl->zin->avail_in = (uInt)n;
+        size_t before = cl->len;
+        while (cl->zin->avail_in > 0) {
+            if (cl->len + 1 >= sizeof cl->buf)
+                return -1;
+            cl->zin->next_out = (Bytef *)cl->buf + cl->len;
+            cl->zin->avail_out = (uInt)(sizeof cl->buf - 1 - cl->len);
+            uInt avail = cl->zin->avail_out;
+            int zr = inflate(cl->zin, Z_SYNC_FLUSH);
+            cl->len += avail - cl->zin->avail_out;
+            if (zr != Z_OK && zr != Z_BUF_ERROR)
+                return -1;
+        }
+        cl->buf[cl->len] = '\0';
+        return (int)(cl->len - before);
+    }
+    int n = cli_read_raw(cl, cl->buf + cl->len, sizeof cl->buf - 1 - cl->len);
+    if (n > 0) {
+        cl->len += (size_t)n;
+        cl->buf[cl->len] = '\0';
+    }
+    return n;
+}
+
+/* One read from the socket (through TLS if up) into dst. */
+FIX_FN int
+cli_read_raw(struct cli *cl, char *dst, size_t cap)
+{
     int n;
     if (cl->ssl != NULL) {
-        n = SSL_read(cl->ssl, cl->buf + cl->len, (int)(sizeof cl->buf - 1 - cl->len));
+        n = SSL_read(cl->ssl, dst, (int)cap);
         if (n <= 0) {
             cl->ssl_err = SSL_get_error(cl->ssl, n);
             return cl->ssl_err == SSL_ERROR_ZERO_RETURN ? 0 : -1;
         }
     } else {
-        n = (int)recv(cl->fd, cl->buf + cl->len, sizeof cl->buf - 1 - cl->len, 0);
+        n = (int)recv(cl->fd, dst, cap, 0);
         if (n < 0)
             return -1;
-        if (n == 0)
-            return 0;
     }
-    cl->len += (size_t)n;
-    cl->buf[cl->len] = '\0';
     return n;
 }
 
