@@ -1223,7 +1223,7 @@ adhoc_unload(struct module *m)
 }
 
 MODULE_DEFINE(adhoc, .summary = "XEP-0050 Ad-Hoc Commands with XEP-0133 Service Administration",
-              .xeps = "0050@1.3.0,0133@1.3.0",
+              .xeps = "0004@2.13.2,0050@1.3.0,0133@1.3.0",
               .notes = "XEP-0133: add-user, delete-user, change-user-password, end-user-session, "
                        "get-registered-users-num, get-online-users-num, get-online-users-list, "
                        "announce, set-motd, edit-motd, delete-motd; single-stage forms only "

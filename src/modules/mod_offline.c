@@ -263,4 +263,7 @@ offline_load(struct module *m)
 }
 
 MODULE_DEFINE(offline, .summary = "Offline messages with delay stamps (XEP-0160, XEP-0203)",
-              .xeps = "0160@1.0.1,0203@2.0", .load = offline_load);
+              .xeps = "0085@2.1,0160@1.0.1,0203@2.0",
+              .notes = "XEP-0085: chat states are routed untouched; a message without a body "
+                       "(a standalone chat state, a receipt) is never stored offline",
+              .load = offline_load);
