@@ -610,53 +610,28 @@ online_list_run(struct run *r, const struct dataform *f)
 
 /* ---- get-registered-users-num ---- */
 
-struct count_req {
-    struct storage_req req;
-    struct run *run;
-    char *domain;
-    long count;
-};
-
-static int
-count_work(struct db *db, struct storage_req *sr)
-{
-    struct count_req *c = (struct count_req *)sr;
-    c->count = db_account_count(db, c->domain);
-    return c->count < 0 ? (int)c->count : 0;
-}
-
 static void
-count_done(struct storage_req *sr)
+count_done(void *ud, int status, long n)
 {
-    struct count_req *c = (struct count_req *)sr;
-    if (sr->status != 0) {
-        run_error(c->run, SE_INTERNAL_SERVER_ERROR, NULL, NULL);
-    } else {
-        char num[32];
-        snprintf(num, sizeof num, "%ld", c->count);
-        struct dataform *res = result_form();
-        dataform_field_add_value(dataform_add_field(res, FIELD_TEXT_SINGLE, "registeredusersnum",
-                                                    "The number of registered users"),
-                                 num);
-        run_complete(c->run, NULL, NULL, res);
+    struct run *r = ud;
+    if (status != 0) {
+        run_error(r, SE_INTERNAL_SERVER_ERROR, NULL, NULL);
+        return;
     }
-    yb_free(c->domain);
-    yb_free(c);
+    char num[32];
+    snprintf(num, sizeof num, "%ld", n);
+    struct dataform *res = result_form();
+    dataform_field_add_value(dataform_add_field(res, FIELD_TEXT_SINGLE, "registeredusersnum",
+                                                "The number of registered users"),
+                             num);
+    run_complete(r, NULL, NULL, res);
 }
 
 static void
 registered_num_run(struct run *r, const struct dataform *f)
 {
     (void)f;
-    struct count_req *c = yb_calloc(1, sizeof *c);
-    c->req.work = count_work;
-    c->req.done = count_done;
-    c->run = r;
-    c->domain = yb_strdup(r->domain);
-    if (module_storage_submit(&c->req) != 0) {
-        c->req.status = YB_ECLOSED;
-        count_done(&c->req);
-    }
+    account_count(r->domain, count_done, r);
 }
 
 /* ---- announce ---- */

@@ -26,25 +26,6 @@ static char interested_marker;
 /* The stanza being routed again after its recipient's account was loaded. */
 static const struct stanza *reinjecting;
 
-static bool
-has_from(const struct roster_item *it)
-{
-    return it != NULL && (it->sub == SUB_FROM || it->sub == SUB_BOTH);
-}
-
-static bool
-has_to(const struct roster_item *it)
-{
-    return it != NULL && (it->sub == SUB_TO || it->sub == SUB_BOTH);
-}
-
-static const char *
-type_of(const struct stanza *st)
-{
-    const char *t = stanza_attr(st, "type");
-    return t ? t : "";
-}
-
 /* ---- matching (§7) ---- */
 
 /* True when the blocklist of u covers t: t itself, its bare JID, its domain or a
@@ -163,7 +144,7 @@ hide_presence(struct user *u, struct jid *const *items, size_t n)
 {
     size_t pos = 0;
     for (struct roster_item *it; (it = roster_next(u, &pos)) != NULL;) {
-        if (!has_from(it) && !has_to(it))
+        if (!roster_item_has_from(it) && !roster_item_has_to(it))
             continue;
         struct jid *c = jid_new(it->jid);
         if (c == NULL || is_blocked(u, c)) {
@@ -183,12 +164,12 @@ hide_presence(struct user *u, struct jid *const *items, size_t n)
                 target = items[i]->full;
             }
         }
-        if (matched && has_from(it)) {
+        if (matched && roster_item_has_from(it)) {
             for (struct session *s = user_first_session(u); s; s = user_next_session(u, s))
                 if (session_is_available(s))
                     send_presence(session_jid(s)->full, target, "unavailable");
         }
-        if (matched && has_to(it) && target == it->jid)
+        if (matched && roster_item_has_to(it) && target == it->jid)
             contact_goes_offline(u, it->jid);
         jid_free(c);
     }
@@ -214,7 +195,7 @@ restore_presence(struct user *u, struct jid *const *items, size_t n)
 {
     size_t pos = 0;
     for (struct roster_item *it; (it = roster_next(u, &pos)) != NULL;) {
-        if (!has_from(it) && !has_to(it))
+        if (!roster_item_has_from(it) && !roster_item_has_to(it))
             continue;
         struct jid *c = jid_new(it->jid);
         if (c == NULL || is_blocked(u, c)) {
@@ -227,7 +208,7 @@ restore_presence(struct user *u, struct jid *const *items, size_t n)
         jid_free(c);
         if (!matched)
             continue;
-        if (has_from(it)) {
+        if (roster_item_has_from(it)) {
             for (struct session *s = user_first_session(u); s; s = user_next_session(u, s)) {
                 if (!session_is_available(s) || session_presence(s) == NULL)
                     continue;
@@ -237,7 +218,7 @@ restore_presence(struct user *u, struct jid *const *items, size_t n)
                 route(p);
             }
         }
-        if (has_to(it) && user_has_available(u))
+        if (roster_item_has_to(it) && user_has_available(u))
             send_presence(user_bare(u), it->jid, "probe");
     }
 }
@@ -453,7 +434,7 @@ static void
 reject_inbound(const struct stanza *st)
 {
     const char *name = stanza_name(st);
-    const char *type = type_of(st);
+    const char *type = stanza_type_of(st);
     if (strcmp(name, "message") == 0) {
         if (strcmp(type, "error") != 0)
             route_error(st, SE_SERVICE_UNAVAILABLE, NULL);
@@ -522,7 +503,7 @@ on_stanza_out(struct event *ev, void *ud)
         strcmp(ev->to->bare, user_bare(ev->user)) == 0 || !is_blocked(ev->user, ev->to))
         return HOOK_PASS;
     /* §3.3: not routed; not-acceptable with <blocked/>, never for an error. */
-    if (strcmp(type_of(ev->stanza), "error") != 0) {
+    if (strcmp(stanza_type_of(ev->stanza), "error") != 0) {
         struct stanza *err = stanza_error_reply(ev->stanza, SE_NOT_ACCEPTABLE, NULL);
         if (err != NULL) {
             struct xml_node *e = stanza_child(err, "error", NULL);

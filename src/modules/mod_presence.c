@@ -11,25 +11,6 @@
 
 #include "module_api.h"
 
-static bool
-has_to(const struct roster_item *it)
-{
-    return it != NULL && (it->sub == SUB_TO || it->sub == SUB_BOTH);
-}
-
-static bool
-has_from(const struct roster_item *it)
-{
-    return it != NULL && (it->sub == SUB_FROM || it->sub == SUB_BOTH);
-}
-
-static const char *
-type_of(const struct stanza *st)
-{
-    const char *t = stanza_attr(st, "type");
-    return t ? t : "";
-}
-
 /* A copy of st addressed from/to, routed. Borrowed: st. */
 static void
 send_copy(const struct stanza *st, const char *from, const char *to)
@@ -83,9 +64,9 @@ broadcast(struct session *origin, struct stanza *st, bool initial)
     const char *from = session_jid(origin)->full;
     size_t pos = 0;
     for (struct roster_item *it; (it = roster_next(u, &pos)) != NULL;) {
-        if (initial && has_to(it))
+        if (initial && roster_item_has_to(it))
             send_presence(user_bare(u), it->jid, "probe"); /* §4.2.2 */
-        if (has_from(it))
+        if (roster_item_has_from(it))
             send_copy(st, from, it->jid);
     }
     /* §4.2.2, §4.4.2: the account's own available resources, the sender too. */
@@ -136,7 +117,7 @@ parse_priority(const struct stanza *st)
 static void
 outbound_broadcast(struct session *s, struct stanza *st)
 {
-    const char *type = type_of(st);
+    const char *type = stanza_type_of(st);
     if (strcmp(type, "unavailable") == 0) {
         go_unavailable(s, st);
         return;
@@ -171,7 +152,7 @@ static void
 outbound_subscription(struct session *s, struct stanza *st, const struct jid *to)
 {
     struct user *u = session_user(s);
-    const char *type = type_of(st);
+    const char *type = stanza_type_of(st);
     const char *contact = to->bare;
     struct roster_item *it = roster_find(u, contact);
     bool route_it = true;
@@ -179,7 +160,7 @@ outbound_subscription(struct session *s, struct stanza *st, const struct jid *to
         /* Appendix A.2.1 */
         it = roster_ensure(u, contact);
         bool was_in = it->in_roster;
-        if (!has_to(it) && (!it->ask || !was_in)) {
+        if (!roster_item_has_to(it) && (!it->ask || !was_in)) {
             it->ask = true;
             it->in_roster = true;
             roster_commit(u, it, true);
@@ -193,7 +174,7 @@ outbound_subscription(struct session *s, struct stanza *st, const struct jid *to
             it->sub = it->sub == SUB_TO ? SUB_BOTH : it->sub == SUB_NONE ? SUB_FROM : it->sub;
             it->in_roster = true;
             roster_commit(u, it, true);
-        } else if (!has_from(it)) {
+        } else if (!roster_item_has_from(it)) {
             it = roster_ensure(u, contact);
             if (it->in_roster && !it->approved) {
                 it->approved = true;
@@ -207,15 +188,15 @@ outbound_subscription(struct session *s, struct stanza *st, const struct jid *to
         }
     } else if (strcmp(type, "unsubscribe") == 0) {
         /* A.2.3 */
-        if (it != NULL && (has_to(it) || it->ask)) {
+        if (it != NULL && (roster_item_has_to(it) || it->ask)) {
             it->sub = it->sub == SUB_BOTH ? SUB_FROM : it->sub == SUB_TO ? SUB_NONE : it->sub;
             it->ask = false;
             roster_commit(u, it, it->in_roster);
         }
     } else {
         /* unsubscribed, A.2.4: cancels or denies the contact's subscription. */
-        if (it != NULL && (has_from(it) || it->pending_in || it->approved)) {
-            bool had_from = has_from(it);
+        if (it != NULL && (roster_item_has_from(it) || it->pending_in || it->approved)) {
+            bool had_from = roster_item_has_from(it);
             it->sub = it->sub == SUB_BOTH ? SUB_TO : it->sub == SUB_FROM ? SUB_NONE : it->sub;
             it->pending_in = false;
             it->approved = false;
@@ -246,7 +227,7 @@ on_presence_out(struct event *ev, void *ud)
 {
     (void)ud;
     struct stanza *st = ev->stanza;
-    const char *type = type_of(st);
+    const char *type = stanza_type_of(st);
     if (strcmp(type, "subscribe") == 0 || strcmp(type, "subscribed") == 0 ||
         strcmp(type, "unsubscribe") == 0 || strcmp(type, "unsubscribed") == 0) {
         if (ev->to != NULL) /* without 'to' there is nobody to subscribe to */
@@ -261,7 +242,7 @@ on_presence_out(struct event *ev, void *ud)
         return HOOK_HANDLED; /* the server probes on the client's behalf */
     /* Directed presence (§4.6). */
     struct roster_item *it = roster_find(ev->user, ev->to->bare);
-    if (type[0] == '\0' && !has_from(it))
+    if (type[0] == '\0' && !roster_item_has_from(it))
         session_add_directed(ev->session, ev->to->full);
     else if (strcmp(type, "unavailable") == 0)
         session_remove_directed(ev->session, ev->to->full);
@@ -273,12 +254,12 @@ on_presence_out(struct event *ev, void *ud)
 static void
 inbound_subscription(struct user *u, struct stanza *st, const struct jid *from)
 {
-    const char *type = type_of(st);
+    const char *type = stanza_type_of(st);
     const char *contact = from->bare;
     struct roster_item *it = roster_find(u, contact);
     if (strcmp(type, "subscribe") == 0) {
         /* Appendix A.3.1 */
-        if (has_from(it)) {
+        if (roster_item_has_from(it)) {
             send_presence(user_bare(u), contact, "subscribed"); /* §3.1.3 auto-reply */
             return;
         }
@@ -310,9 +291,9 @@ inbound_subscription(struct user *u, struct stanza *st, const struct jid *from)
         deliver_to_sessions(u, st, true);
     } else if (strcmp(type, "unsubscribe") == 0) {
         /* A.3.3 */
-        if (it == NULL || (!has_from(it) && !it->pending_in))
+        if (it == NULL || (!roster_item_has_from(it) && !it->pending_in))
             return;
-        bool changed = has_from(it);
+        bool changed = roster_item_has_from(it);
         it->sub = it->sub == SUB_BOTH ? SUB_TO : it->sub == SUB_FROM ? SUB_NONE : it->sub;
         it->pending_in = false;
         yb_free(it->pending_stanza);
@@ -321,7 +302,7 @@ inbound_subscription(struct user *u, struct stanza *st, const struct jid *from)
         deliver_to_sessions(u, st, true);
     } else {
         /* unsubscribed, A.3.4 */
-        if (it == NULL || (!has_to(it) && !it->ask))
+        if (it == NULL || (!roster_item_has_to(it) && !it->ask))
             return;
         it->sub = it->sub == SUB_BOTH ? SUB_FROM : it->sub == SUB_TO ? SUB_NONE : it->sub;
         it->ask = false;
@@ -334,7 +315,7 @@ static void
 inbound_probe(struct user *u, const struct jid *from)
 {
     struct roster_item *it = roster_find(u, from->bare);
-    if (!has_from(it)) {
+    if (!roster_item_has_from(it)) {
         /* Not subscribed: reveal nothing, and say so (§4.3.2). */
         send_presence(user_bare(u), from->bare, "unsubscribed");
         return;
@@ -350,7 +331,7 @@ on_presence_in(struct event *ev, void *ud)
 {
     (void)ud;
     struct stanza *st = ev->stanza;
-    const char *type = type_of(st);
+    const char *type = stanza_type_of(st);
     if (strcmp(type, "subscribe") == 0 || strcmp(type, "subscribed") == 0 ||
         strcmp(type, "unsubscribe") == 0 || strcmp(type, "unsubscribed") == 0) {
         inbound_subscription(ev->user, st, ev->from);

@@ -141,46 +141,21 @@ m_change_password(struct rpc_run *r, const struct xmlrpc_value *p)
     jid_free(j);
 }
 
-struct count_req {
-    struct storage_req req;
-    struct rpc_run *run;
-    char *domain;
-    long count;
-};
-
-static int
-count_work(struct db *db, struct storage_req *sr)
-{
-    struct count_req *c = (struct count_req *)sr;
-    c->count = db_account_count(db, c->domain);
-    return c->count < 0 ? (int)c->count : 0;
-}
-
 static void
-count_done(struct storage_req *sr)
+count_done(void *ud, int status, long n)
 {
-    struct count_req *c = (struct count_req *)sr;
-    if (sr->status != 0)
-        rpc_fault(c->run, XMLRPC_FAULT_INTERNAL, yb_strerror(sr->status));
+    struct rpc_run *r = ud;
+    if (status != 0)
+        rpc_fault(r, XMLRPC_FAULT_INTERNAL, yb_strerror(status));
     else
-        rpc_result(c->run, xmlrpc_int_new(c->count > INT32_MAX ? INT32_MAX : (int32_t)c->count));
-    yb_free(c->domain);
-    yb_free(c);
+        rpc_result(r, xmlrpc_int_new(n > INT32_MAX ? INT32_MAX : (int32_t)n));
 }
 
 static void
 m_registered_count(struct rpc_run *r, const struct xmlrpc_value *p)
 {
     (void)p;
-    struct count_req *c = yb_calloc(1, sizeof *c);
-    c->req.work = count_work;
-    c->req.done = count_done;
-    c->run = r;
-    c->domain = yb_strdup(r->domain);
-    if (module_storage_submit(&c->req) != 0) {
-        c->req.status = YB_ECLOSED;
-        count_done(&c->req);
-    }
+    account_count(r->domain, count_done, r);
 }
 
 /* ---- sessions ---- */

@@ -86,6 +86,46 @@ account_delete(const char *domain, const char *node, account_fn fn, void *ud)
     auth_delete_user(domain, node, account_done, account_op_new(fn, ud));
 }
 
+struct count_req {
+    struct storage_req req;
+    char *domain;
+    long n;
+    void (*fn)(void *ud, int status, long n);
+    void *ud;
+};
+
+static int
+count_work(struct db *db, struct storage_req *r)
+{
+    struct count_req *c = (struct count_req *)r;
+    c->n = db_account_count(db, c->domain);
+    return c->n < 0 ? (int)c->n : 0;
+}
+
+static void
+count_done(struct storage_req *r)
+{
+    struct count_req *c = (struct count_req *)r;
+    c->fn(c->ud, r->status, r->status == 0 ? c->n : 0);
+    yb_free(c->domain);
+    yb_free(c);
+}
+
+void
+account_count(const char *domain, void (*fn)(void *ud, int status, long n), void *ud)
+{
+    struct count_req *c = yb_calloc(1, sizeof *c);
+    c->req.work = count_work;
+    c->req.done = count_done;
+    c->domain = domain ? yb_strdup(domain) : NULL;
+    c->fn = fn;
+    c->ud = ud;
+    if (storage_submit(srv->storage, &c->req) != 0) {
+        c->req.status = YB_ECLOSED;
+        count_done(&c->req);
+    }
+}
+
 void
 user_end_sessions(const char *bare, enum stream_error_cond cond, const char *text)
 {

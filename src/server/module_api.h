@@ -137,6 +137,14 @@ void iq_reply(struct iq_request *req, struct stanza *reply);
 void iq_reply_result(struct iq_request *req);
 void iq_reply_error(struct iq_request *req, enum stanza_error_cond c, const char *text);
 
+/* The stanza's type attribute, or "" when it has none. Borrowed. */
+static inline const char *
+stanza_type_of(const struct stanza *st)
+{
+    const char *t = stanza_attr(st, "type");
+    return t ? t : "";
+}
+
 /* ---- routing ---- */
 
 /* Routes a stanza whose 'from' is set, by RFC 6120 §10 and RFC 6121 §8 rules.
@@ -215,6 +223,20 @@ struct roster_item {
     char *pending_stanza; /* the stored request (serialised) when pending_in */
 };
 
+/* The contact is subscribed to our presence (from, both) / we to theirs (to, both).
+ * NULL items have no subscription. */
+static inline bool
+roster_item_has_from(const struct roster_item *it)
+{
+    return it != NULL && (it->sub == SUB_FROM || it->sub == SUB_BOTH);
+}
+
+static inline bool
+roster_item_has_to(const struct roster_item *it)
+{
+    return it != NULL && (it->sub == SUB_TO || it->sub == SUB_BOTH);
+}
+
 /* Borrowed: the item for contact (bare JID), or NULL. */
 struct roster_item *roster_find(struct user *u, const char *contact);
 /* Returns the item for contact, creating an empty one (not in roster). */
@@ -273,6 +295,9 @@ void account_set_password(const char *domain, const char *node, const char *pass
 /* Ends the account's sessions (stream error not-authorized, "account deleted") and
  * deletes it with all its data: 0, YB_ENOENT, YB_EIO. */
 void account_delete(const char *domain, const char *node, account_fn fn, void *ud);
+/* Counts the accounts of domain (all domains when NULL) in storage; fn gets 0 and the
+ * count, or an error and 0. */
+void account_count(const char *domain, void (*fn)(void *ud, int status, long n), void *ud);
 
 /* ---- server-wide session access ---- */
 

@@ -10,17 +10,10 @@
 
 #include "server.h"
 
-static const char *
-stanza_type(const struct stanza *st)
-{
-    const char *t = stanza_attr(st, "type");
-    return t ? t : "";
-}
-
 static bool
 is_error(const struct stanza *st)
 {
-    return strcmp(stanza_type(st), "error") == 0;
+    return strcmp(stanza_type_of(st), "error") == 0;
 }
 
 void
@@ -28,7 +21,7 @@ route_error(const struct stanza *orig, enum stanza_error_cond c, const char *tex
 {
     if (is_error(orig) || stanza_attr(orig, "from") == NULL)
         return;
-    const char *type = stanza_type(orig);
+    const char *type = stanza_type_of(orig);
     if (strcmp(stanza_name(orig), "iq") == 0 && strcmp(type, "result") == 0)
         return;
     struct stanza *err = stanza_error_reply(orig, c, text);
@@ -54,7 +47,7 @@ message_to_user(struct user *u, int status, void *ud)
     struct bare_msg *m = ud;
     struct stanza *st = m->st;
     yb_free(m);
-    const char *type = stanza_type(st);
+    const char *type = stanza_type_of(st);
     if (u == NULL) {
         /* RFC 6121 §8.5.1: no such account. */
         if (status != YB_ENOENT)
@@ -102,7 +95,7 @@ route_to_sessions_of(struct user *u, struct stanza *st)
         cand[n].priority = s->priority;
         sess[n++] = s;
     }
-    switch (route_pick(stanza_type(st), cand, n, chosen)) {
+    switch (route_pick(stanza_type_of(st), cand, n, chosen)) {
     case ROUTE_DELIVER:
         for (size_t i = 0; i < n; i++)
             if (chosen[i])
@@ -208,7 +201,7 @@ route_local(struct stanza *st, struct jid *to, struct session *origin)
     } else if (target != NULL) {
         session_send(target, st); /* §8.5.3.1 */
     } else {
-        const char *type = stanza_type(st);
+        const char *type = stanza_type_of(st);
         if (to->resource != NULL && strcmp(type, "groupchat") == 0) {
             route_error(st, SE_SERVICE_UNAVAILABLE, NULL); /* §8.5.3.2.1 */
             stanza_unref(st);
