@@ -48,15 +48,10 @@ struct rate {
 
 static struct register_state reg;
 
-/* A marker stored as session data: the stream is encrypted. The core tells modules
- * about TLS only through EV_STREAM_FEATURES, which it fires on every stream
- * (re)start, so the last one seen is the stream's current state. */
-static char tls_marker;
-
 static bool
 session_has_tls(const struct session *s)
 {
-    return s != NULL && session_get_data(s, reg.m) == &tls_marker;
+    return s != NULL && session_is_tls(s);
 }
 
 /* Answers req with an error and without the request's payload: registration and
@@ -604,7 +599,6 @@ on_stream_features(struct event *ev, void *ud)
     (void)ud;
     if (ev->session == NULL)
         return HOOK_PASS;
-    session_set_data(ev->session, reg.m, ev->tls ? &tls_marker : NULL);
     /* XEP-0077 §8: offered to clients that may register, here only over TLS. */
     if (!ev->authenticated && ev->tls &&
         registration_allowed(session_domain(ev->session), session_peer_ip(ev->session)))

@@ -192,6 +192,12 @@ session_peer_ip(const struct session *s)
     return s->conn ? conn_peer_ip(s->conn) : "";
 }
 
+bool
+session_is_tls(const struct session *s)
+{
+    return s->tls;
+}
+
 const char *
 session_domain(const struct session *s)
 {

@@ -309,6 +309,8 @@ size_t server_session_count(const char *domain);
 void session_close_error(struct session *s, enum stream_error_cond c, const char *text);
 /* Borrowed. */
 const char *session_peer_ip(const struct session *s);
+/* True when the stream is encrypted. */
+bool session_is_tls(const struct session *s);
 /* The session's domain (also before authentication). */
 const char *session_domain(const struct session *s);
 /* Milliseconds since the client last sent a stanza. */
