@@ -5,12 +5,48 @@
  * XEP-0203 delay stamp, up to a per-account quota, and delivered when a resource
  * with a non-negative priority sends initial presence. Standalone chat states and
  * other bodiless messages are not stored.
+ *
+ * Delivery goes page by page (a page is at most a quarter of the connection's output
+ * bound): each page is read and deleted in one transaction, sent, and only then is the
+ * next page fetched, so a large mailbox never trips the output bound (which would close
+ * the session and lose the page). Storage failures are logged once per burst.
  */
 #include <string.h>
 
 #include "module_api.h"
 
 #define OFFLINE_STORE "offline"
+/* A failing disk fails every request: one log line per this window, with a count. */
+#define OFFLINE_LOG_QUIET_MS 10000
+/* Bounds of one delivery page, in stored bytes. */
+#define PAGE_MIN_BYTES 4096
+#define PAGE_MAX_BYTES (64 * 1024)
+
+/* Log throttle for storage failures (core thread only). */
+struct log_burst {
+    uint64_t last_ms;
+    unsigned long n_quiet;
+    bool logged;
+};
+
+/* True when this failure should be logged; *quiet gets the number of failures not
+ * logged since the last line. */
+static bool
+burst_should_log(struct log_burst *b, unsigned long *quiet)
+{
+    uint64_t now = clock_mono_ms();
+    if (b->logged && now - b->last_ms < OFFLINE_LOG_QUIET_MS) {
+        b->n_quiet++;
+        return false;
+    }
+    *quiet = b->n_quiet;
+    b->n_quiet = 0;
+    b->last_ms = now;
+    b->logged = true;
+    return true;
+}
+
+static struct log_burst store_burst, fetch_burst;
 
 struct store_req {
     struct storage_req req;
@@ -48,13 +84,18 @@ store_done(struct storage_req *r)
         log_info("offline", "offline quota of %s@%s is full", sr->node, sr->domain);
         route_error(sr->orig, SE_SERVICE_UNAVAILABLE, "offline storage is full");
         break;
-    default:
-        log_error("offline", "storing a message for %s@%s failed: %s", sr->node, sr->domain,
-                  yb_strerror(r->status));
+    default: {
+        unsigned long quiet;
+        if (burst_should_log(&store_burst, &quiet))
+            log_error("offline",
+                      "storing a message for %s@%s failed: %s"
+                      " (%lu similar failures since the last report)",
+                      sr->node, sr->domain, yb_strerror(r->status), quiet);
         route_error(sr->orig,
                     r->status == YB_EFULL ? SE_RESOURCE_CONSTRAINT : SE_INTERNAL_SERVER_ERROR,
                     NULL);
         break;
+    }
     }
     stanza_unref(sr->orig);
     yb_free(sr->domain);
@@ -108,14 +149,25 @@ struct fetch_req {
     char *full_jid;   /* the session to deliver to */
     struct buf items; /* NUL-separated stored stanzas */
     int64_t last_id;
+    size_t page_bytes; /* stop collecting once items holds this much */
+    bool more;         /* the page filled up: more items may wait */
 };
 
 static int
 collect(void *ud, const struct db_archive_item *item)
 {
     struct fetch_req *fr = ud;
-    buf_append(&fr->items, item->data, item->len);
-    buf_putc(&fr->items, '\0');
+    if (fr->items.len > 0 && fr->items.len + item->len > fr->page_bytes) {
+        fr->more = true;
+        return 1;
+    }
+    size_t before = fr->items.len;
+    if (buf_append(&fr->items, item->data, item->len) != 0 || buf_putc(&fr->items, '\0') != 0) {
+        /* Out of memory: deliver what we have; the rest stays stored. */
+        fr->items.len = before;
+        fr->more = true;
+        return 1;
+    }
     fr->last_id = item->id;
     return 0;
 }
@@ -124,6 +176,8 @@ static int
 fetch_work(struct db *db, struct storage_req *r)
 {
     struct fetch_req *fr = (struct fetch_req *)r;
+    fr->more = false;
+    fr->last_id = 0;
     int rc = db_archive_list(db, fr->domain, fr->node, OFFLINE_STORE, 0, 0, collect, fr);
     /* Removed in the same transaction: a message is handed out once. */
     if (rc == 0 && fr->last_id > 0)
@@ -167,6 +221,46 @@ restore_done(struct storage_req *r)
     yb_free(rr);
 }
 
+static void fetch_done(struct storage_req *r);
+
+static void
+fetch_free(struct fetch_req *fr)
+{
+    buf_fini(&fr->items);
+    yb_free(fr->domain);
+    yb_free(fr->node);
+    yb_free(fr->full_jid);
+    yb_free(fr);
+}
+
+/* Size of a delivery page: a quarter of the output bound, within the page limits. */
+static size_t
+page_bytes(void)
+{
+    size_t b = server_config()->max_output_bytes / 4;
+    if (b < PAGE_MIN_BYTES)
+        b = PAGE_MIN_BYTES;
+    if (b > PAGE_MAX_BYTES)
+        b = PAGE_MAX_BYTES;
+    return b;
+}
+
+/* Queues the read of the next page for fr->full_jid; frees fr when storage is
+ * closed. */
+static void
+fetch_submit(struct fetch_req *fr)
+{
+    memset(&fr->req, 0, sizeof fr->req);
+    fr->req.work = fetch_work;
+    fr->req.done = fetch_done;
+    buf_init(&fr->items);
+    fr->last_id = 0;
+    fr->more = false;
+    fr->page_bytes = page_bytes();
+    if (module_storage_submit(&fr->req) != 0)
+        fetch_free(fr);
+}
+
 static struct session *
 find_session(struct user *u, const char *full)
 {
@@ -181,8 +275,9 @@ deliver_fetched(struct user *u, int status, void *ud)
 {
     struct fetch_req *fr = ud;
     struct session *s = u ? find_session(u, fr->full_jid) : NULL;
-    if (status == 0 && s == NULL && fr->items.len > 0) {
-        /* The session left before the messages came back: store them again. */
+    if (s == NULL && fr->items.len > 0) {
+        /* The session left (or the account could not be loaded) before the messages
+         * came back: store them again. */
         struct restore_req *rr = yb_calloc(1, sizeof *rr);
         rr->req.work = restore_work;
         rr->req.done = restore_done;
@@ -208,11 +303,13 @@ deliver_fetched(struct user *u, int status, void *ud)
         stanza_set_attr(m, "to", fr->full_jid);
         session_send(s, m);
     }
-    buf_fini(&fr->items);
-    yb_free(fr->domain);
-    yb_free(fr->node);
-    yb_free(fr->full_jid);
-    yb_free(fr);
+    if (status == 0 && s != NULL && fr->more) {
+        /* The next page, read after this one was handed to the connection. */
+        buf_fini(&fr->items);
+        fetch_submit(fr);
+        return;
+    }
+    fetch_free(fr);
 }
 
 static void
@@ -220,9 +317,15 @@ fetch_done(struct storage_req *r)
 {
     struct fetch_req *fr = (struct fetch_req *)r;
     if (r->status != 0) {
-        log_error("offline", "fetching offline messages for %s failed: %s", fr->full_jid,
-                  yb_strerror(r->status));
+        /* Nothing was deleted: the messages wait for the next initial presence. */
+        unsigned long quiet;
+        if (burst_should_log(&fetch_burst, &quiet))
+            log_error("offline",
+                      "fetching offline messages for %s failed: %s; they stay stored"
+                      " (%lu similar failures since the last report)",
+                      fr->full_jid, yb_strerror(r->status), quiet);
         buf_clear(&fr->items);
+        fr->more = false;
     }
     user_acquire(fr->domain, fr->node, deliver_fetched, fr);
 }
@@ -234,20 +337,10 @@ on_session_available(struct event *ev, void *ud)
     if (session_priority(ev->session) < 0)
         return HOOK_PASS; /* XEP-0160 §4: not for negative priorities */
     struct fetch_req *fr = yb_calloc(1, sizeof *fr);
-    fr->req.work = fetch_work;
-    fr->req.done = fetch_done;
     fr->domain = yb_strdup(user_domain(ev->user));
     fr->node = yb_strdup(user_node(ev->user));
     fr->full_jid = yb_strdup(session_jid(ev->session)->full);
-    buf_init(&fr->items);
-    if (module_storage_submit(&fr->req) != 0) {
-        fr->req.status = YB_ECLOSED;
-        buf_fini(&fr->items);
-        yb_free(fr->domain);
-        yb_free(fr->node);
-        yb_free(fr->full_jid);
-        yb_free(fr);
-    }
+    fetch_submit(fr);
     return HOOK_PASS;
 }
 

@@ -144,6 +144,34 @@ on_roster_set(struct iq_request *req, void *ud)
         }
         n_groups++;
     }
+    /* limits.max_roster_items: a new contact beyond it is refused (RFC 6121 §2.3.3
+     * not-allowed); updating a contact already there is always allowed. */
+    size_t max_items = server_config()->max_roster_items;
+    struct roster_item *old = roster_find(u, contact);
+    if (max_items > 0 && (old == NULL || !old->in_roster)) {
+        size_t n = 0, pos = 0;
+        for (struct roster_item *r; (r = roster_next(u, &pos)) != NULL;)
+            n += r->in_roster;
+        if (n >= max_items) {
+            /* Logged once per burst: at most one line a minute. */
+            static uint64_t last_log_ms;
+            static unsigned long suppressed;
+            uint64_t now = clock_mono_ms();
+            if (last_log_ms == 0 || now - last_log_ms >= 60000) {
+                log_warn("roster",
+                         "roster set by %s refused: %zu items (max_roster_items); %lu such "
+                         "refusals not logged before",
+                         user_bare(u), n, suppressed);
+                suppressed = 0;
+            } else {
+                suppressed++;
+            }
+            last_log_ms = now;
+            iq_reply_error(req, SE_NOT_ALLOWED, "roster size limit reached");
+            jid_free(j);
+            return HOOK_HANDLED;
+        }
+    }
     struct roster_item *it = roster_ensure(u, contact);
     it->in_roster = true;
     yb_free(it->name);

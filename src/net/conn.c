@@ -709,6 +709,7 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (c->state != CONN_OPEN)
         return;
     c->discard_rest = false;
+    c->bytes_in += (uint64_t)nread;
     if (c->zlib_on)
         net__zlib_new_read(c->zlib);
     if (c->ssl != NULL)
@@ -947,6 +948,12 @@ unsigned long
 conn_id(const struct conn *c)
 {
     return c->id;
+}
+
+uint64_t
+conn_bytes_received(const struct conn *c)
+{
+    return c->bytes_in;
 }
 
 size_t

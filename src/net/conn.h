@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "parser.h"
 #include "stanza.h"
@@ -103,5 +104,7 @@ bool conn_is_tls(const struct conn *c);
 /* Unique per process, for logs ("c2s#12"). */
 unsigned long conn_id(const struct conn *c);
 size_t conn_pending_output(const struct conn *c);
+/* Bytes read from the socket so far, as on the wire (before TLS and zlib). */
+uint64_t conn_bytes_received(const struct conn *c);
 
 #endif

@@ -116,6 +116,7 @@ struct conn {
     struct net__zlib *zlib; /* XEP-0138 state once compression was requested, or NULL */
     struct buf out;         /* pending plaintext; empty and unallocated when idle */
     size_t in_flight;       /* bytes handed to uv_write and not yet completed */
+    uint64_t bytes_in;      /* bytes read from the socket (before TLS and zlib) */
     uint64_t close_deadline_ms;
     struct list_node link;  /* net->conns */
     struct list_node queue; /* net->dirty while open, net->closing while closing */

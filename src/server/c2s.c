@@ -17,6 +17,180 @@
 #define NS_COMPRESS         "http://jabber.org/protocol/compress"
 #define NS_COMPRESS_FEATURE "http://jabber.org/features/compress"
 
+/* ---- limits (docs/config.md "Limits") ---- */
+
+/* Per source address: open connections and the new-connection bucket. */
+struct addr_limit {
+    unsigned n_conns;
+    double tokens;
+    uint64_t refill_ms;
+    struct limit_burst log;
+};
+
+static struct hashmap addr_limits; /* peer address -> struct addr_limit */
+static bool addr_limits_ready;
+static size_t n_unauth;               /* streams counted in max_unauthenticated_streams */
+static struct limit_burst unauth_log; /* one for all: the limit is global */
+static struct limit_burst rate_log;   /* stanza and byte rate closes, all sessions */
+static struct limit_burst parser_log; /* parser limits, all sessions */
+static struct limit_burst overflow_log;
+
+bool
+limit_burst_log(struct limit_burst *b, uint64_t *suppressed)
+{
+    uint64_t now = clock_mono_ms();
+    bool quiet = b->last_ms == 0 || now - b->last_ms >= 60000;
+    b->last_ms = now;
+    if (!quiet) {
+        b->suppressed++;
+        return false;
+    }
+    *suppressed = b->suppressed;
+    b->suppressed = 0;
+    return true;
+}
+
+static void
+refill(double *tokens, uint64_t *last_ms, uint64_t now, double per_ms, double cap)
+{
+    if (now > *last_ms)
+        *tokens += (double)(now - *last_ms) * per_ms;
+    if (*tokens > cap)
+        *tokens = cap;
+    *last_ms = now;
+}
+
+static struct addr_limit *
+addr_get(const char *ip)
+{
+    if (!addr_limits_ready) {
+        hashmap_init(&addr_limits);
+        addr_limits_ready = true;
+    }
+    struct addr_limit *a = hashmap_get(&addr_limits, ip);
+    if (a == NULL) {
+        a = yb_calloc(1, sizeof *a);
+        a->tokens = srv->cfg->connection_burst;
+        a->refill_ms = clock_mono_ms();
+        hashmap_set(&addr_limits, ip, a);
+    }
+    return a;
+}
+
+/* Whether a new connection from ip may be taken; counts and logs a refusal. */
+static bool
+admit(const char *ip, const char *listener)
+{
+    const struct config *cfg = srv->cfg;
+    uint64_t supp = 0;
+    if (cfg->max_unauthenticated_streams > 0 && n_unauth >= cfg->max_unauthenticated_streams) {
+        srv->stats.refused_unauthenticated++;
+        if (limit_burst_log(&unauth_log, &supp))
+            log_warn(listener,
+                     "refusing connections: %zu unauthenticated streams "
+                     "(max_unauthenticated_streams); %llu refusals not logged before",
+                     n_unauth, (unsigned long long)supp);
+        return false;
+    }
+    struct addr_limit *a = addr_get(ip);
+    if (cfg->max_connections_per_address > 0 && a->n_conns >= cfg->max_connections_per_address) {
+        srv->stats.refused_address_connections++;
+        if (limit_burst_log(&a->log, &supp))
+            log_warn(listener,
+                     "refusing connections from %s: %u open (max_connections_per_address); "
+                     "%llu refusals not logged before",
+                     ip, a->n_conns, (unsigned long long)supp);
+        return false;
+    }
+    if (cfg->connections_per_minute > 0) {
+        refill(&a->tokens, &a->refill_ms, clock_mono_ms(), cfg->connections_per_minute / 60000.0,
+               cfg->connection_burst);
+        if (a->tokens < 1.0) {
+            srv->stats.refused_connection_rate++;
+            if (limit_burst_log(&a->log, &supp))
+                log_warn(listener,
+                         "refusing connections from %s: more than %u a minute "
+                         "(connections_per_minute, connection_burst %u); "
+                         "%llu refusals not logged before",
+                         ip, cfg->connections_per_minute, cfg->connection_burst,
+                         (unsigned long long)supp);
+            return false;
+        }
+        a->tokens -= 1.0;
+    }
+    a->n_conns++;
+    return true;
+}
+
+void
+c2s_authenticated(struct session *s)
+{
+    if (s->counted_unauth) {
+        s->counted_unauth = false;
+        n_unauth--;
+    }
+}
+
+static void
+release_limits(struct session *s, struct conn *c)
+{
+    c2s_authenticated(s);
+    if (s->counted_address) {
+        s->counted_address = false;
+        struct addr_limit *a =
+            addr_limits_ready ? hashmap_get(&addr_limits, conn_peer_ip(c)) : NULL;
+        if (a != NULL && a->n_conns > 0)
+            a->n_conns--;
+    }
+}
+
+/* The per-stream stanza and byte buckets; false when the stream was closed. */
+static bool
+rate_ok(struct session *s)
+{
+    const struct config *cfg = srv->cfg;
+    uint64_t now = clock_mono_ms();
+    uint64_t bytes = conn_bytes_received(s->conn);
+    uint64_t fresh = bytes - s->bytes_seen;
+    s->bytes_seen = bytes;
+    uint64_t last = s->rate_ms;
+    const char *what = NULL;
+    if (cfg->stanzas_per_second > 0) {
+        refill(&s->stanza_tokens, &last, now, cfg->stanzas_per_second / 1000.0, cfg->stanza_burst);
+        s->stanza_tokens -= 1.0;
+        if (s->stanza_tokens < 0) {
+            what = "stanza rate limit exceeded";
+            srv->stats.closed_stanza_rate++;
+        }
+    }
+    last = s->rate_ms;
+    if (what == NULL && cfg->bytes_per_second > 0) {
+        refill(&s->byte_tokens, &last, now, (double)cfg->bytes_per_second / 1000.0,
+               (double)cfg->byte_burst);
+        s->byte_tokens -= (double)fresh;
+        if (s->byte_tokens < 0) {
+            what = "byte rate limit exceeded";
+            srv->stats.closed_byte_rate++;
+        }
+    }
+    s->rate_ms = now;
+    if (what == NULL)
+        return true;
+    uint64_t supp = 0;
+    if (limit_burst_log(&rate_log, &supp))
+        log_warn(s->who,
+                 "%s by %s from %s (stanzas_per_second %u/%u, bytes_per_second %zu/%zu); "
+                 "%llu such closes not logged before",
+                 what,
+                 s->jid        ? s->jid->full
+                 : s->username ? s->username
+                               : "a client",
+                 conn_peer_ip(s->conn), cfg->stanzas_per_second, cfg->stanza_burst,
+                 cfg->bytes_per_second, cfg->byte_burst, (unsigned long long)supp);
+    c2s_stream_error(s, STE_POLICY_VIOLATION, what);
+    return false;
+}
+
 static const char *
 stream_ns_header(void)
 {
@@ -284,6 +458,8 @@ bind_done(struct user *u, int status, void *ud)
             struct event ev = {.id = EV_SESSION_BOUND, .session = s, .user = u, .from = s->jid};
             event_fire(&ev);
         } else {
+            if (rc != YB_EEXIST)
+                srv->stats.refused_resources++; /* max_resources */
             reply_iq_error(s, op->iq, rc == YB_EEXIST ? SE_CONFLICT : SE_RESOURCE_CONSTRAINT);
             s->state = C2S_AUTHENTICATED;
         }
@@ -370,6 +546,10 @@ on_stanza(void *ud, struct conn *c, struct stanza *st)
     const char *ns = stanza_ns(st);
     const char *name = stanza_name(st);
     s->last_active_ms = uv_now(srv->loop);
+    if (s->state != C2S_CLOSING && !rate_ok(s)) {
+        stanza_unref(st);
+        return;
+    }
     if (strcmp(name, "compress") == 0 && strcmp(ns, NS_COMPRESS) == 0 && s->state != C2S_CLOSING &&
         s->state != C2S_WAIT_HEADER && s->state != C2S_TLS_HANDSHAKE) {
         handle_compress(s, st);
@@ -449,20 +629,35 @@ on_parse_error(void *ud, struct conn *c, enum parser_error err, const char *deta
         [PARSER_E_UNSUPPORTED_ENCODING] = STE_UNSUPPORTED_ENCODING,
     };
     log_info(s->who, "bad input from %s: %s", conn_peer_ip(s->conn), detail ? detail : "");
+    if (err == PARSER_E_POLICY) {
+        /* max_stanza_size, max_xml_depth, max_attributes, max_stream_header_size */
+        srv->stats.closed_parser_limit++;
+        uint64_t supp = 0;
+        if (limit_burst_log(&parser_log, &supp))
+            log_warn(s->who, "input limit exceeded by %s: %s; %llu such closes not logged before",
+                     conn_peer_ip(s->conn), detail ? detail : "", (unsigned long long)supp);
+    }
     c2s_stream_error(s, map[err], NULL);
 }
 
 static void
 on_closed(void *ud, struct conn *c, enum conn_close_reason why)
 {
-    (void)c;
     struct session *s = ud;
     static const char *const reasons[] = {"closed", "peer closed", "TLS failure", "output overflow",
                                           "socket error"};
     log_info(s->who, "disconnected (%s)%s%s", reasons[why], s->jid ? " " : "",
              s->jid ? s->jid->full : "");
-    if (why == CONN_CLOSED_OVERFLOW)
-        log_warn(s->who, "client did not read its output; disconnected at the output bound");
+    if (why == CONN_CLOSED_OVERFLOW) {
+        srv->stats.closed_output_overflow++;
+        uint64_t supp = 0;
+        if (limit_burst_log(&overflow_log, &supp))
+            log_warn(s->who,
+                     "client did not read its output; disconnected at the output bound "
+                     "(max_output_size); %llu such disconnections not logged before",
+                     (unsigned long long)supp);
+    }
+    release_limits(s, c);
     s->state = C2S_CLOSING;
     s->conn = NULL;
     if (s->jid != NULL)
@@ -501,7 +696,15 @@ c2s_accept(void *ud, struct conn *c, void **conn_ud)
     (void)ud;
     if (srv->stopping)
         return NULL;
+    if (!admit(conn_peer_ip(c), conn_listener_name(c)))
+        return NULL; /* closed at once: no stream, no TLS, nothing to parse */
     struct session *s = session_new(c);
+    s->counted_address = true;
+    s->counted_unauth = true;
+    n_unauth++;
+    s->stanza_tokens = srv->cfg->stanza_burst;
+    s->byte_tokens = (double)srv->cfg->byte_burst;
+    s->rate_ms = clock_mono_ms();
     list_insert_tail(&srv->streams, &s->link);
     srv->n_streams++;
     srv->stats.connections++;
@@ -520,10 +723,42 @@ void
 c2s_housekeeping(void)
 {
     sasl_prune_penalties();
+    if (!addr_limits_ready)
+        return;
+    /* Forget idle addresses whose bucket is full again. */
+    uint64_t now = clock_mono_ms();
+    const struct config *cfg = srv->cfg;
+    struct hashmap_iter it;
+    const char *ip;
+    void *v;
+    hashmap_iter_init(&it, &addr_limits);
+    while (hashmap_iter_next(&it, &ip, &v)) {
+        struct addr_limit *a = v;
+        if (a->n_conns > 0)
+            continue;
+        if (cfg->connections_per_minute > 0)
+            refill(&a->tokens, &a->refill_ms, now, cfg->connections_per_minute / 60000.0,
+                   cfg->connection_burst);
+        if ((cfg->connections_per_minute == 0 || a->tokens >= cfg->connection_burst) &&
+            (a->log.last_ms == 0 || now - a->log.last_ms >= 60000)) {
+            hashmap_remove(&addr_limits, ip);
+            yb_free(a);
+        }
+    }
 }
 
 void
 c2s_fini(void)
 {
     sasl_fini();
+    if (addr_limits_ready) {
+        struct hashmap_iter it;
+        void *v;
+        hashmap_iter_init(&it, &addr_limits);
+        while (hashmap_iter_next(&it, NULL, &v))
+            yb_free(v);
+        hashmap_fini(&addr_limits);
+        addr_limits_ready = false;
+    }
+    n_unauth = 0;
 }

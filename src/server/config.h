@@ -97,6 +97,24 @@ struct config {
     bool compression;                /* XEP-0138 after authentication; default false */
 
     bool hide_version; /* XEP-0092: answer without the version; default false */
+
+    /* limits: (docs/config.md "Limits"). 0 disables the limits marked "0 = off". */
+    unsigned max_connections_per_address; /* open c2s connections per source address; 50 */
+    unsigned connections_per_minute;      /* new connections per address (token bucket
+                                             refill); 0 = off; default 300 */
+    unsigned connection_burst;            /* ... and its bucket size; default 100 */
+    unsigned max_unauthenticated_streams; /* in total; 0 = off; default 2000 */
+    unsigned account_max_failures;        /* failed logins per account per window before a
+                                             block; 0 = off; default 10 */
+    unsigned account_block_s;             /* the window and the block's length; default 300 */
+    unsigned stanzas_per_second;          /* per stream (token bucket); 0 = off; default 200 */
+    unsigned stanza_burst;                /* ... bucket size; default 2000 */
+    size_t bytes_per_second;              /* per stream, as received; 0 = off; default 1 MiB */
+    size_t byte_burst;                    /* ... bucket size; default 16 MiB */
+    size_t max_roster_items;              /* per account; 0 = off; default 1000 */
+    unsigned max_xml_depth;               /* element depth in a stanza; default 64 */
+    unsigned max_attributes;              /* per element; default 64 */
+    size_t max_stream_header_bytes;       /* default 8192 */
 };
 
 /* Loads path (NULL: embedded defaults only). On error returns NULL and writes

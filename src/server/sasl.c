@@ -40,6 +40,89 @@ struct delayed_failure {
 
 static unsigned stream_failures_limit = 3;
 
+/* Per account ("node@domain", existing or not): failures in the current window and
+ * the block that follows account_max_failures of them (docs/config.md "Limits"). */
+struct account_penalty {
+    unsigned n_failures;
+    uint64_t window_start_ms;
+    uint64_t blocked_until_ms; /* 0: not blocked */
+    struct limit_burst log;
+};
+
+static struct hashmap account_failures; /* "node@domain" -> struct account_penalty */
+static bool account_failures_ready;
+
+static char *
+account_key(const struct session *s, const char *node)
+{
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "%s@%s", node, s->host->domain);
+    return buf_steal(&b);
+}
+
+/* Whether node's logins are refused now (account_max_failures). */
+static bool
+account_blocked(const struct session *s, const char *node)
+{
+    if (!account_failures_ready || srv->cfg->account_max_failures == 0 || node == NULL)
+        return false;
+    char *key = account_key(s, node);
+    struct account_penalty *p = hashmap_get(&account_failures, key);
+    yb_free(key);
+    return p != NULL && p->blocked_until_ms != 0 && clock_mono_ms() < p->blocked_until_ms;
+}
+
+/* A wrong password for node: counts towards its block. */
+static void
+account_failed(const struct session *s, const char *node)
+{
+    const struct config *cfg = srv->cfg;
+    if (cfg->account_max_failures == 0 || node == NULL)
+        return;
+    if (!account_failures_ready) {
+        hashmap_init(&account_failures);
+        account_failures_ready = true;
+    }
+    char *key = account_key(s, node);
+    struct account_penalty *p = hashmap_get(&account_failures, key);
+    if (p == NULL) {
+        p = yb_calloc(1, sizeof *p);
+        hashmap_set(&account_failures, key, p);
+    }
+    uint64_t now = clock_mono_ms();
+    uint64_t window = (uint64_t)cfg->account_block_s * 1000;
+    if (p->n_failures == 0 || now - p->window_start_ms >= window) {
+        p->n_failures = 0;
+        p->window_start_ms = now;
+    }
+    if (++p->n_failures >= cfg->account_max_failures &&
+        (p->blocked_until_ms == 0 || now >= p->blocked_until_ms)) {
+        p->blocked_until_ms = now + window;
+        p->n_failures = 0;
+        srv->stats.accounts_blocked++;
+        log_warn(s->who,
+                 "account %s blocked for %u s after %u failed logins (account_max_failures)", key,
+                 cfg->account_block_s, cfg->account_max_failures);
+    }
+    yb_free(key);
+}
+
+/* A login for a blocked account: refused without looking at the credentials. */
+static void
+account_refused(const struct session *s, const char *node)
+{
+    srv->stats.refused_account_blocked++;
+    char *key = account_key(s, node);
+    struct account_penalty *p = hashmap_get(&account_failures, key);
+    uint64_t supp = 0;
+    if (p != NULL && limit_burst_log(&p->log, &supp))
+        log_warn(s->who,
+                 "login for blocked account %s refused (from %s); %llu such refusals not "
+                 "logged before",
+                 key, s->conn ? conn_peer_ip(s->conn) : "?", (unsigned long long)supp);
+    yb_free(key);
+}
+
 static void
 send_str(struct session *s, const char *str)
 {
@@ -103,6 +186,8 @@ on_delayed_failure(uv_timer_t *t)
 static void
 fail_credentials(struct session *s, enum sasl_failure f)
 {
+    if (s->sasl != NULL && s->sasl->node != NULL && f == SASL_NOT_AUTHORIZED)
+        account_failed(s, s->sasl->node);
     end_exchange(s);
     srv->stats.auth_failures++;
     s->sasl_failures++;
@@ -130,12 +215,42 @@ fail_credentials(struct session *s, enum sasl_failure f)
     uv_timer_start(&d->timer, on_delayed_failure, delay, 0);
 }
 
+/* A login for a blocked account: <temporary-auth-failure/> (RFC 6120 §6.5.12: try
+ * again later), after the same per-address delay as a wrong password, and counted
+ * towards the stream's failures, so that guessing on stays as slow as before. */
+static void
+blocked_failure(struct session *s)
+{
+    fail_credentials(s, SASL_TEMPORARY_AUTH_FAILURE);
+}
+
 /* Malformed exchanges fail at once: they are protocol errors, not guesses. */
 static void
 fail_protocol(struct session *s, enum sasl_failure f)
 {
     end_exchange(s);
     send_failure_now(s, f);
+}
+
+static void
+prune_accounts(uint64_t now)
+{
+    if (!account_failures_ready)
+        return;
+    uint64_t window = (uint64_t)srv->cfg->account_block_s * 1000;
+    struct hashmap_iter it;
+    const char *key;
+    void *v;
+    hashmap_iter_init(&it, &account_failures);
+    while (hashmap_iter_next(&it, &key, &v)) {
+        struct account_penalty *p = v;
+        bool blocked = p->blocked_until_ms != 0 && now < p->blocked_until_ms;
+        bool window_open = p->n_failures > 0 && now - p->window_start_ms < window;
+        if (!blocked && !window_open) {
+            hashmap_remove(&account_failures, key);
+            yb_free(p);
+        }
+    }
 }
 
 void
@@ -154,11 +269,21 @@ sasl_prune_penalties(void)
             yb_free(p);
         }
     }
+    prune_accounts(now);
 }
 
 void
 sasl_fini(void)
 {
+    if (account_failures_ready) {
+        struct hashmap_iter ait;
+        void *av;
+        hashmap_iter_init(&ait, &account_failures);
+        while (hashmap_iter_next(&ait, NULL, &av))
+            yb_free(av);
+        hashmap_fini(&account_failures);
+        account_failures_ready = false;
+    }
     struct hashmap_iter it;
     void *v;
     hashmap_iter_init(&it, &srv->auth_failures);
@@ -174,6 +299,7 @@ succeed(struct session *s, const char *additional)
     s->username = yb_strdup(x->node);
     end_exchange(s);
     s->authenticated = true;
+    c2s_authenticated(s);
     s->state = C2S_WAIT_HEADER;
     s->header_sent = false;
     srv->stats.logins++;
@@ -308,6 +434,13 @@ scram_first(struct session *s, struct sasl_exchange *x, const char *msg, size_t 
 static void
 scram_final(struct session *s, struct sasl_exchange *x, const char *msg, size_t len)
 {
+    if (account_blocked(s, x->node)) {
+        /* Not even checked: the proof might be right (see docs/config.md). */
+        account_refused(s, x->node);
+        end_exchange(s);
+        blocked_failure(s);
+        return;
+    }
     char *server_final = NULL;
     int rc = scram_server_client_final(x->scram, msg, len, &server_final);
     if (rc == 0) {
@@ -338,6 +471,14 @@ plain_step(struct session *s, struct sasl_exchange *x, const char *msg, size_t l
     if (!authzid_ok(s, x->node, authzid)) {
         yb_free(storage);
         fail_protocol(s, SASL_INVALID_AUTHZID);
+        return;
+    }
+    if (account_blocked(s, x->node)) {
+        memset(storage, 0, len);
+        yb_free(storage);
+        account_refused(s, x->node);
+        end_exchange(s);
+        blocked_failure(s);
         return;
     }
     x->waiting = true;

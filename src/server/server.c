@@ -6,10 +6,11 @@
  */
 #include "server.h"
 
-#include <openssl/rand.h>
-#include <signal.h>
-#include <string.h>
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -126,6 +127,30 @@ load_tls_identities(const struct config *cfg)
     return 0;
 }
 
+/* Reload: proves that a host's certificate and key load and match before the live
+ * identities are replaced, so that a broken file refuses the reload instead of
+ * leaving the server without the certificate it had (the old files may be the ones
+ * that changed). Returns 0, or -1 with the reason in err. */
+static int
+check_tls_identity(const struct config_host *h, struct buf *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    int ok = ctx != NULL && SSL_CTX_use_certificate_chain_file(ctx, h->certificate) == 1 &&
+             SSL_CTX_use_PrivateKey_file(ctx, h->key, SSL_FILETYPE_PEM) == 1 &&
+             SSL_CTX_check_private_key(ctx) == 1;
+    if (!ok) {
+        char detail[256] = "unknown error";
+        unsigned long e = ERR_get_error();
+        if (e != 0)
+            ERR_error_string_n(e, detail, sizeof detail);
+        buf_printf(err, "host %s: cannot load certificate %s / key %s: %s\n", h->domain,
+                   h->certificate, h->key, detail);
+    }
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return ok ? 0 : -1;
+}
+
 static void
 on_signal(uv_signal_t *handle, int signum)
 {
@@ -197,6 +222,9 @@ server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
     memset(&ncfg, 0, sizeof ncfg);
     parser_limits_default(&ncfg.parser);
     ncfg.parser.max_stanza_bytes = cfg->max_stanza_bytes;
+    ncfg.parser.max_header_bytes = cfg->max_stream_header_bytes;
+    ncfg.parser.max_depth = cfg->max_xml_depth;
+    ncfg.parser.max_attrs = cfg->max_attributes;
     ncfg.max_output_bytes = cfg->max_output_bytes;
     s->net = net_new(loop, &ncfg);
     if (s->net == NULL)
@@ -303,6 +331,13 @@ server_reload(struct server *s, struct buf *err)
         return YB_EINVAL;
     if (server_prepare_certificates(ncfg) != 0) {
         buf_puts(err, "cannot create the certificates of the new config\n");
+        config_free(ncfg);
+        return YB_EINVAL;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < ncfg->n_hosts; i++)
+        bad |= check_tls_identity(&ncfg->hosts[i], err);
+    if (bad) {
         config_free(ncfg);
         return YB_EINVAL;
     }

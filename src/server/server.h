@@ -72,7 +72,14 @@ struct session {
     unsigned char unique[64];
     size_t unique_len;
     uv_timer_t *auth_timer;
-    uint64_t last_active_ms;    /* uv_now when the client last sent a stanza */
+    uint64_t last_active_ms; /* uv_now when the client last sent a stanza */
+    /* c2s.c: limits. */
+    bool counted_unauth;        /* counted in the unauthenticated streams */
+    bool counted_address;       /* counted in its source address's connections */
+    double stanza_tokens;       /* stanzas_per_second bucket */
+    double byte_tokens;         /* bytes_per_second bucket */
+    uint64_t rate_ms;           /* when the buckets were last refilled */
+    uint64_t bytes_seen;        /* conn_bytes_received() at the last check */
     int64_t started_us;         /* when bound */
     void **module_data;         /* n_modules slots, allocated on first use */
     struct list_node link;      /* server.streams */
@@ -102,6 +109,17 @@ struct server_stats {
     uint64_t logins;
     uint64_t auth_failures;
     uint64_t connections;
+    /* Refusals by limit (docs/config.md "Limits"), shown by yerbactl stats. */
+    uint64_t refused_address_connections; /* max_connections_per_address */
+    uint64_t refused_connection_rate;     /* connections_per_minute / connection_burst */
+    uint64_t refused_unauthenticated;     /* max_unauthenticated_streams */
+    uint64_t refused_account_blocked;     /* logins refused while an account is blocked */
+    uint64_t accounts_blocked;            /* blocks started (account_max_failures) */
+    uint64_t closed_stanza_rate;          /* stanzas_per_second / stanza_burst */
+    uint64_t closed_byte_rate;            /* bytes_per_second / byte_burst */
+    uint64_t closed_parser_limit;         /* stanza size, depth, attributes, header size */
+    uint64_t closed_output_overflow;      /* max_output_size */
+    uint64_t refused_resources;           /* max_resources */
     int64_t started_us;
 };
 
@@ -158,6 +176,16 @@ void c2s_close(struct session *s);
 /* Once a second: prunes login-failure penalties, etc. */
 void c2s_housekeeping(void);
 void c2s_fini(void);
+/* The stream authenticated: it no longer counts as unauthenticated. */
+void c2s_authenticated(struct session *s);
+/* A refusal happened under limit what; returns true when it should be logged (the
+ * first of a burst: none in the previous minute) and sets *suppressed to the number of
+ * refusals not logged since the previous line. b is the caller's state. */
+struct limit_burst {
+    uint64_t last_ms;
+    uint64_t suppressed;
+};
+bool limit_burst_log(struct limit_burst *b, uint64_t *suppressed);
 
 /* sasl.c: the SASL exchange of a c2s stream (RFC 6120 §6) */
 void sasl_handle(struct session *s, struct stanza *st);

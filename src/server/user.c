@@ -261,6 +261,33 @@ load_work(struct db *db, struct storage_req *r)
     return rc;
 }
 
+/* A failing disk fails every request: storage failures seen here are logged once per
+ * USER_LOG_QUIET_MS, with the number not logged (core thread only). */
+#define USER_LOG_QUIET_MS 10000
+
+struct log_burst {
+    uint64_t last_ms;
+    unsigned long n_quiet;
+    bool logged;
+};
+
+static bool
+burst_should_log(struct log_burst *b, unsigned long *quiet)
+{
+    uint64_t now = clock_mono_ms();
+    if (b->logged && now - b->last_ms < USER_LOG_QUIET_MS) {
+        b->n_quiet++;
+        return false;
+    }
+    *quiet = b->n_quiet;
+    b->n_quiet = 0;
+    b->last_ms = now;
+    b->logged = true;
+    return true;
+}
+
+static struct log_burst load_burst, save_burst, map_burst;
+
 static void
 run_waiters(struct user *u, int status)
 {
@@ -321,8 +348,11 @@ load_done(struct storage_req *r)
         }
     }
     int status = r->status != 0 ? r->status : (u->exists ? 0 : YB_ENOENT);
-    if (status == YB_EIO)
-        log_error("roster", "cannot load account %s", u->bare);
+    unsigned long quiet;
+    if (status != 0 && status != YB_ENOENT && burst_should_log(&load_burst, &quiet))
+        log_error("roster",
+                  "cannot load account %s: %s (%lu similar failures since the last report)",
+                  u->bare, yb_strerror(status), quiet);
     buf_fini(&lr->items);
     buf_fini(&lr->pending);
     for (size_t i = 0; i < lr->n_maps; i++)
@@ -451,9 +481,14 @@ static void
 save_done(struct storage_req *r)
 {
     struct save_req *sr = (struct save_req *)r;
-    if (r->status != 0)
-        log_error("roster", "saving the roster item %s of %s@%s failed: %s", sr->contact, sr->node,
-                  sr->domain, yb_strerror(r->status));
+    unsigned long quiet;
+    /* The client already got its result (the write is asynchronous); the change
+     * stays in memory and is lost at the next load of the account. */
+    if (r->status != 0 && burst_should_log(&save_burst, &quiet))
+        log_error("roster",
+                  "saving the roster item %s of %s@%s failed: %s; the change is kept in memory"
+                  " only (%lu similar failures since the last report)",
+                  sr->contact, sr->node, sr->domain, yb_strerror(r->status), quiet);
     yb_free(sr->domain);
     yb_free(sr->node);
     yb_free(sr->contact);
@@ -564,9 +599,11 @@ static void
 map_save_done(struct storage_req *r)
 {
     struct map_save_req *mr = (struct map_save_req *)r;
-    if (r->status != 0)
-        log_error("storage", "saving %s of %s@%s failed: %s", mr->store, mr->node, mr->domain,
-                  yb_strerror(r->status));
+    unsigned long quiet;
+    if (r->status != 0 && burst_should_log(&map_burst, &quiet))
+        log_error("storage",
+                  "saving %s of %s@%s failed: %s (%lu similar failures since the last report)",
+                  mr->store, mr->node, mr->domain, yb_strerror(r->status), quiet);
     yb_free(mr->domain);
     yb_free(mr->node);
     yb_free(mr->store);

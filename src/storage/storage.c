@@ -113,18 +113,23 @@ run_batch(struct db *db, struct list_node *batch)
             return;
         }
         bool lost = false;
+        int why = YB_EIO;
         while (n != batch && !lost) {
             lost = run_one(db, REQ_OF(n));
+            /* A full disk is what the earlier requests of the batch failed on too:
+             * their clients get resource-constraint, not internal-server-error. */
+            why = REQ_OF(n)->status == YB_EFULL ? YB_EFULL : YB_EIO;
             n = n->next;
         }
         if (lost) {
             while (db__depth(db) > 0)
                 db_rollback(db);
-            fail_range(first, n, YB_EIO);
+            fail_range(first, n, why);
             continue;
         }
-        if (db_commit(db) != 0)
-            fail_range(first, batch, YB_EIO);
+        int rc = db_commit(db);
+        if (rc != 0)
+            fail_range(first, batch, rc == YB_EFULL ? YB_EFULL : YB_EIO);
     }
 }
 

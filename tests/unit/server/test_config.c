@@ -130,6 +130,20 @@ check_defaults_except_paths(const struct config *cfg)
     ASSERT_EQ(cfg->ping_timeout_s, 60);
     ASSERT_FALSE(cfg->compression);
     ASSERT_FALSE(cfg->hide_version);
+    ASSERT_EQ(cfg->max_connections_per_address, 50);
+    ASSERT_EQ(cfg->connections_per_minute, 300);
+    ASSERT_EQ(cfg->connection_burst, 100);
+    ASSERT_EQ(cfg->max_unauthenticated_streams, 2000);
+    ASSERT_EQ(cfg->account_max_failures, 10);
+    ASSERT_EQ(cfg->account_block_s, 300);
+    ASSERT_EQ(cfg->stanzas_per_second, 200);
+    ASSERT_EQ(cfg->stanza_burst, 2000);
+    ASSERT_EQ(cfg->bytes_per_second, 1048576);
+    ASSERT_EQ(cfg->byte_burst, 16777216);
+    ASSERT_EQ(cfg->max_roster_items, 1000);
+    ASSERT_EQ(cfg->max_xml_depth, 64);
+    ASSERT_EQ(cfg->max_attributes, 64);
+    ASSERT_EQ(cfg->max_stream_header_bytes, 8192);
 }
 
 TEST(defaults_without_file)
@@ -891,6 +905,69 @@ TEST(new_ranges)
     config_free(cfg);
 }
 
+TEST(limits)
+{
+    struct config *cfg = load_ok("limits:\n"
+                                 "  max_connections_per_address: 0\n"
+                                 "  connections_per_minute: 6\n"
+                                 "  connection_burst: 1\n"
+                                 "  max_unauthenticated_streams: 3\n"
+                                 "  account_max_failures: 0\n"
+                                 "  account_block: 86400\n"
+                                 "  stanzas_per_second: 0\n"
+                                 "  stanza_burst: 10000000\n"
+                                 "  bytes_per_second: 1073741824\n"
+                                 "  byte_burst: 1024\n"
+                                 "  max_roster_items: 0\n"
+                                 "  max_xml_depth: 4\n"
+                                 "  max_attributes: 1024\n"
+                                 "  max_stream_header_size: 512\n");
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_EQ(cfg->max_connections_per_address, 0);
+    ASSERT_EQ(cfg->connections_per_minute, 6);
+    ASSERT_EQ(cfg->connection_burst, 1);
+    ASSERT_EQ(cfg->max_unauthenticated_streams, 3);
+    ASSERT_EQ(cfg->account_max_failures, 0);
+    ASSERT_EQ(cfg->account_block_s, 86400);
+    ASSERT_EQ(cfg->stanzas_per_second, 0);
+    ASSERT_EQ(cfg->stanza_burst, 10000000);
+    ASSERT_EQ(cfg->bytes_per_second, 1073741824);
+    ASSERT_EQ(cfg->byte_burst, 1024);
+    ASSERT_EQ(cfg->max_roster_items, 0);
+    ASSERT_EQ(cfg->max_xml_depth, 4);
+    ASSERT_EQ(cfg->max_attributes, 1024);
+    ASSERT_EQ(cfg->max_stream_header_bytes, 512);
+    /* Untouched c2s keys keep their defaults. */
+    ASSERT_EQ(cfg->max_stanza_bytes, 262144);
+    config_free(cfg);
+
+    /* An empty section is all defaults. */
+    cfg = load_ok("limits:\n");
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_EQ(cfg->max_connections_per_address, 50);
+    ASSERT_EQ(cfg->max_stream_header_bytes, 8192);
+    config_free(cfg);
+
+    ASSERT_LOAD_ERROR("limits:\n  connection_burst: 0\n",
+                      "t.yaml:2: key 'connection_burst': expected a decimal integer from 1 to "
+                      "1000000");
+    ASSERT_LOAD_ERROR("limits:\n  account_block: 0\n", "from 1 to 86400");
+    ASSERT_LOAD_ERROR("limits:\n  stanza_burst: 0\n", "from 1 to 10000000");
+    ASSERT_LOAD_ERROR("limits:\n  byte_burst: 1023\n", "from 1024 to 1073741824");
+    ASSERT_LOAD_ERROR("limits:\n  max_xml_depth: 3\n", "from 4 to 1024");
+    ASSERT_LOAD_ERROR("limits:\n  max_attributes: 1025\n", "from 8 to 1024");
+    ASSERT_LOAD_ERROR("limits:\n  max_stream_header_size: 511\n", "from 512 to 65536");
+    ASSERT_LOAD_ERROR("limits:\n  max_roster_items: -1\n", "key 'max_roster_items'");
+    ASSERT_LOAD_ERROR("limits:\n  stanzas_per_second: fast\n", "key 'stanzas_per_second'");
+    ASSERT_LOAD_ERROR("limits:\n  max_stanza_size: 4096\n",
+                      "t.yaml:2: unknown key 'max_stanza_size' in limits (it belongs in c2s)");
+    ASSERT_LOAD_ERROR("c2s:\n  max_roster_items: 5\n",
+                      "t.yaml:2: unknown key 'max_roster_items' in c2s (it belongs in limits)");
+    ASSERT_LOAD_ERROR("max_xml_depth: 5\n",
+                      "unknown key 'max_xml_depth' at the top level (it belongs in limits)");
+    ASSERT_LOAD_ERROR("limits: 5\n", "t.yaml:1: key 'limits'");
+}
+
 TEST(booleans)
 {
     static const struct {
@@ -1016,7 +1093,7 @@ TEST_MAIN(TEST_CASE(defaults_without_file), TEST_CASE(empty_documents_give_defau
           TEST_CASE(relative_paths_follow_the_file), TEST_CASE(derived_paths),
           TEST_CASE(example_file_is_valid), TEST_CASE(missing_file), TEST_CASE(unknown_keys),
           TEST_CASE(type_errors), TEST_CASE(null_values), TEST_CASE(range_errors),
-          TEST_CASE(bad_domains), TEST_CASE(bad_admins), TEST_CASE(duplicates),
+          TEST_CASE(limits), TEST_CASE(bad_domains), TEST_CASE(bad_admins), TEST_CASE(duplicates),
           TEST_CASE(required_and_paired_keys), TEST_CASE(empty_listener_list),
           TEST_CASE(yaml_syntax_errors), TEST_CASE(deep_nesting),
           TEST_CASE(several_errors_are_reported), TEST_CASE(registration),
