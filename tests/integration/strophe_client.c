@@ -53,10 +53,9 @@ struct state {
 static void
 usage(void)
 {
-    fprintf(stderr,
-            "usage: strophe_client --jid JID --password PW --host HOST --port PORT\n"
-            "         [--cafile FILE] [--legacy-ssl] [--presence] [--roster]\n"
-            "         [--send TO BODY]... [--wait-messages N] [--timeout SECONDS] [-v]\n");
+    fprintf(stderr, "usage: strophe_client --jid JID --password PW --host HOST --port PORT\n"
+                    "         [--cafile FILE] [--legacy-ssl] [--presence] [--roster]\n"
+                    "         [--send TO BODY]... [--wait-messages N] [--timeout SECONDS] [-v]\n");
 }
 
 static void
