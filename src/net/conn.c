@@ -39,6 +39,7 @@ enum conn_event_kind {
     CONN_EV_STREAM_CLOSE,
     CONN_EV_PARSE_ERROR,
     CONN_EV_CLOSED,
+    CONN_EV_CONNECTED,
 };
 
 /* What net tells the core. With I/O threads this becomes the queued message. */
@@ -63,11 +64,12 @@ static unsigned long conn_next_id;
 
 static void conn_begin_close(struct conn *c);
 static void conn_close_now(struct conn *c, enum conn_close_reason why);
+static void conn_tls_fail(struct conn *c, const char *what);
 
 const char *
 net__conn_who(const struct conn *c, char *buf)
 {
-    snprintf(buf, NET_WHO_BYTES, "%s#%lu", c->listener->name, c->id);
+    snprintf(buf, NET_WHO_BYTES, "%s#%lu", conn_listener_name(c), c->id);
     return buf;
 }
 
@@ -85,6 +87,8 @@ close_reason_name(enum conn_close_reason why)
         return "overflow";
     case CONN_CLOSED_ERROR:
         return "error";
+    case CONN_CLOSED_CONNECT:
+        return "connect failed";
     }
     return "?";
 }
@@ -124,6 +128,10 @@ conn_dispatch(struct conn *c, const struct conn_event *ev)
     case CONN_EV_CLOSED:
         if (h->closed != NULL)
             h->closed(c->ud, c, ev->u.why);
+        break;
+    case CONN_EV_CONNECTED:
+        if (h->connected != NULL)
+            h->connected(c->ud, c);
         break;
     }
     c->in_handler--;
@@ -287,6 +295,10 @@ net__conn_flush(struct conn *c)
     }
     if (c->state == CONN_CLOSED)
         return;
+    /* Until an outgoing connection is up, output waits (it may have to go through
+     * a TLS session that does not exist yet). */
+    if (c->outgoing != NULL && !c->outgoing->connected)
+        return;
     struct write_req *wr;
     char *data;
     size_t len;
@@ -423,6 +435,20 @@ conn_do_restart(struct conn *c)
     c->parse_failed = false;
 }
 
+/* The client speaks first: the ClientHello goes into the write BIO for the next
+ * flush. */
+static void
+conn_tls_client_hello(struct conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r != 1 && SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ) {
+        conn_tls_fail(c, "TLS handshake failed");
+        return;
+    }
+    net__conn_mark_dirty(c);
+}
+
 static void
 conn_do_starttls(struct conn *c)
 {
@@ -438,6 +464,8 @@ conn_do_starttls(struct conn *c)
     }
     log_debug(net__conn_who(c, who), "STARTTLS");
     conn_do_restart(c);
+    if (c->outgoing != NULL && c->state == CONN_OPEN)
+        conn_tls_client_hello(c);
 }
 
 static void
@@ -721,6 +749,18 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 /* Closing. */
 
 static void
+outgoing_free(struct conn_outgoing *o)
+{
+    if (o == NULL)
+        return;
+    yb_free(o->name);
+    yb_free(o->server_name);
+    yb_free(o->client_identity);
+    yb_free(o->alpn_wire);
+    yb_free(o);
+}
+
+static void
 conn_free(struct conn *c)
 {
     parser_free(c->parser);
@@ -728,6 +768,7 @@ conn_free(struct conn *c)
     net__zlib_free(c->zlib);
     buf_fini(&c->out);
     yb_free(c->content_ns);
+    outgoing_free(c->outgoing);
     yb_free(c);
 }
 
@@ -935,7 +976,13 @@ conn_peer_port(const struct conn *c)
 const char *
 conn_listener_name(const struct conn *c)
 {
-    return c->listener->name;
+    return c->listener != NULL ? c->listener->name : c->outgoing->name;
+}
+
+bool
+conn_is_outgoing(const struct conn *c)
+{
+    return c->outgoing != NULL;
 }
 
 bool
@@ -1054,4 +1101,140 @@ net__conn_accept(struct listener *l)
         return;
     }
     conn_apply_deferred(c);
+}
+
+/* Connecting. */
+
+static void
+on_connect(uv_connect_t *req, int status)
+{
+    struct conn *c = req->data;
+    char who[NET_WHO_BYTES];
+    /* Closed while connecting (conn_abort, net_free): the close callback follows. */
+    if (c->state == CONN_CLOSED)
+        return;
+    net__conn_who(c, who);
+    if (status < 0) {
+        log_info(who, "cannot connect to %s port %u: %s", c->peer_ip, c->peer_port,
+                 uv_strerror(status));
+        conn_close_now(c, CONN_CLOSED_CONNECT);
+        return;
+    }
+    if (c->state != CONN_OPEN) {
+        /* conn_close() before the connection was up: nothing to say. */
+        conn_close_now(c, (enum conn_close_reason)c->why);
+        return;
+    }
+    c->outgoing->connected = true;
+    uv_tcp_nodelay(&c->tcp, 1);
+    log_debug(who, "connected to %s port %u", c->peer_ip, c->peer_port);
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc != 0) {
+        log_warn(who, "cannot read: %s", uv_strerror(rc));
+        conn_close_now(c, CONN_CLOSED_ERROR);
+        return;
+    }
+    if (c->outgoing->direct_tls && (c->ssl = net__tls_new_ssl(c->net, c)) == NULL) {
+        conn_close_now(c, CONN_CLOSED_TLS);
+        return;
+    }
+    struct conn_event ev = {.kind = CONN_EV_CONNECTED};
+    conn_dispatch(c, &ev);
+    conn_apply_deferred(c);
+    if (c->state != CONN_OPEN)
+        return;
+    if (c->ssl != NULL && !c->tls_up)
+        conn_tls_client_hello(c);
+    else if (c->out.len > 0)
+        net__conn_mark_dirty(c);
+}
+
+static int
+parse_ip(const char *ip, int port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (ip == NULL || port < 0 || port > 65535)
+        return -1;
+    if (uv_ip4_addr(ip, port, (struct sockaddr_in *)ss) == 0)
+        return 0;
+    memset(ss, 0, sizeof *ss);
+    return uv_ip6_addr(ip, port, (struct sockaddr_in6 *)ss) == 0 ? 0 : -1;
+}
+
+static struct conn_outgoing *
+outgoing_new(const struct connect_config *cfg)
+{
+    struct conn_outgoing *o = yb_calloc(1, sizeof *o);
+    if (o == NULL)
+        return NULL;
+    o->name = yb_strdup(cfg->name != NULL ? cfg->name : "out");
+    o->server_name = cfg->server_name ? yb_strdup(cfg->server_name) : NULL;
+    o->client_identity = cfg->client_identity ? yb_strdup(cfg->client_identity) : NULL;
+    o->direct_tls = cfg->direct_tls;
+    size_t alpn_len = cfg->alpn != NULL ? strlen(cfg->alpn) : 0;
+    if (alpn_len > 0 && alpn_len <= 255 && (o->alpn_wire = yb_malloc(alpn_len + 1)) != NULL) {
+        o->alpn_wire[0] = (unsigned char)alpn_len;
+        memcpy(o->alpn_wire + 1, cfg->alpn, alpn_len);
+        o->alpn_wire_len = alpn_len + 1;
+    }
+    if (o->name == NULL || (cfg->server_name && !o->server_name) ||
+        (cfg->client_identity && !o->client_identity) || (alpn_len > 0 && !o->alpn_wire)) {
+        outgoing_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+struct conn *
+net_connect(struct net *n, const struct connect_config *cfg, const struct conn_handler *h, void *ud)
+{
+    const char *name = cfg->name != NULL ? cfg->name : "out";
+    struct sockaddr_storage to, from;
+    if (parse_ip(cfg->ip, cfg->port, &to) != 0 ||
+        (cfg->bind_ip != NULL && parse_ip(cfg->bind_ip, 0, &from) != 0)) {
+        log_error(name, "bad address to connect %s port %d from %s", cfg->ip ? cfg->ip : "(none)",
+                  cfg->port, cfg->bind_ip ? cfg->bind_ip : "any");
+        return NULL;
+    }
+    if (cfg->client_identity != NULL && !net_tls_has_identity(n, cfg->client_identity)) {
+        log_error(name, "no certificate for %s to present", cfg->client_identity);
+        return NULL;
+    }
+    struct conn *c = yb_calloc(1, sizeof *c);
+    struct conn_outgoing *o = outgoing_new(cfg);
+    struct parser *p = parser_new(&n->cfg.parser, &conn_parser_cbs, c);
+    if (c == NULL || o == NULL || p == NULL) {
+        log_error(name, "out of memory for a connection");
+        yb_free(c);
+        outgoing_free(o);
+        parser_free(p);
+        return NULL;
+    }
+    c->net = n;
+    c->outgoing = o;
+    c->parser = p;
+    c->handler = h;
+    c->ud = ud;
+    c->id = ++conn_next_id;
+    c->state = CONN_OPEN;
+    c->peer_port = (uint16_t)cfg->port;
+    snprintf(c->peer_ip, sizeof c->peer_ip, "%s", cfg->ip);
+    buf_init(&c->out);
+    list_init(&c->queue);
+    list_insert_tail(&n->conns, &c->link);
+    uv_tcp_init(n->loop, &c->tcp);
+    c->tcp.data = c;
+    o->req.data = c;
+    int rc = 0;
+    if (cfg->bind_ip != NULL)
+        rc = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&from, 0);
+    if (rc == 0)
+        rc = uv_tcp_connect(&o->req, &c->tcp, (const struct sockaddr *)&to, on_connect);
+    if (rc != 0) {
+        char who[NET_WHO_BYTES];
+        log_info(net__conn_who(c, who), "cannot connect to %s port %d: %s", cfg->ip, cfg->port,
+                 uv_strerror(rc));
+        conn_close_now(c, CONN_CLOSED_CONNECT); /* closed() follows from the loop */
+    }
+    return c;
 }

@@ -42,6 +42,15 @@ enum conn_close_reason {
     CONN_CLOSED_TLS,      /* TLS handshake or record failure */
     CONN_CLOSED_OVERFLOW, /* output above max_output_bytes */
     CONN_CLOSED_ERROR,    /* other socket error */
+    CONN_CLOSED_CONNECT,  /* an outgoing connection could not be established */
+};
+
+/* What the peer's certificate proved, after tls_done(). */
+enum conn_peer_cert {
+    CONN_CERT_NONE,      /* no certificate (clients normally send none) */
+    CONN_CERT_UNTRUSTED, /* a certificate whose chain does not verify against the CA store
+                            (self-signed, expired, unknown issuer) */
+    CONN_CERT_TRUSTED,   /* a certificate that chains to a trusted CA */
 };
 
 struct conn_handler {
@@ -57,6 +66,10 @@ struct conn_handler {
     /* The connection is gone (after conn_close() or a peer/socket failure). Never
      * called from inside a conn_* call. c is invalid once this returns. */
     void (*closed)(void *ud, struct conn *c, enum conn_close_reason why);
+    /* An outgoing connection (net_connect) is established; for direct TLS the
+     * handshake starts now and tls_done() follows. Output queued from here (or
+     * earlier) goes out once the stream can carry it. */
+    void (*connected)(void *ud, struct conn *c);
 };
 
 /* Queues a stanza, serialised with the connection's content namespace. Consumes: st.
@@ -67,8 +80,10 @@ int conn_send(struct conn *c, struct stanza *st);
 int conn_send_raw(struct conn *c, const char *data, size_t len);
 /* The default namespace stanzas are written in (default "jabber:client"). */
 void conn_set_content_ns(struct conn *c, const char *ns);
-/* Starts the server side of TLS after the queued output (e.g. <proceed/>) is on the
- * wire; the parser restarts; tls_done() follows, or closed(CONN_CLOSED_TLS). */
+/* Starts TLS after the queued output (e.g. <proceed/>) is on the wire: the server
+ * side on accepted connections, the client side (with the server name, ALPN and
+ * client certificate given to net_connect) on outgoing ones. The parser restarts;
+ * tls_done() follows, or closed(CONN_CLOSED_TLS). */
 void conn_starttls(struct conn *c);
 /* XEP-0138 stream compression (zlib). Like conn_starttls(), it takes effect when the
  * current handler callback returns (at once when called outside one): the output
@@ -104,6 +119,16 @@ bool conn_is_tls(const struct conn *c);
 /* Unique per process, for logs ("c2s#12"). */
 unsigned long conn_id(const struct conn *c);
 size_t conn_pending_output(const struct conn *c);
+/* Whether c was made by net_connect(). */
+bool conn_is_outgoing(const struct conn *c);
+/* The peer's certificate after tls_done(): whether it chains to the CA store (the
+ * net_config's ca_file), and in *name_ok whether it names domain (RFC 6125 as RFC
+ * 6120 §13.7.1.2 applies it: a DNS-ID (wildcards in the left-most label only), an
+ * XmppAddr or an SRV-ID _xmpp-server/_xmpp-client). Certificates that carry only the
+ * serverAuth purpose are accepted from clients too (XEP-0178 §3). detail (may be
+ * NULL) gets the verification error's text for logs. */
+enum conn_peer_cert conn_peer_cert_check(const struct conn *c, const char *domain, bool *name_ok,
+                                         char *detail, size_t detail_len);
 /* Bytes read from the socket so far, as on the wire (before TLS and zlib). */
 uint64_t conn_bytes_received(const struct conn *c);
 

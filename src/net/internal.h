@@ -64,7 +64,20 @@ struct listener {
     unsigned char *alpn_wire; /* the ALPN protocol in wire format (length-prefixed), or NULL */
     size_t alpn_wire_len;
     int port;
-    bool is_open; /* false after net_stop_listening() */
+    bool is_open;             /* false after net_stop_listening() */
+    bool request_client_cert; /* s2s: ask for the peer's certificate */
+};
+
+/* What an outgoing connection (net_connect) was asked for. Freed with the conn. */
+struct conn_outgoing {
+    uv_connect_t req; /* req.data = the conn */
+    char *name;
+    char *server_name;        /* SNI, or NULL */
+    char *client_identity;    /* domain whose certificate we present, or NULL */
+    unsigned char *alpn_wire; /* offered protocol in wire format, or NULL */
+    size_t alpn_wire_len;
+    bool direct_tls;
+    bool connected; /* connected() was called */
 };
 
 struct net {
@@ -80,10 +93,14 @@ struct net {
     unsigned n_closing_handles; /* our handles whose close callback has not run yet */
     struct tls_identity *ids;
     size_t n_ids;
-    char *read_buf;     /* NET_READ_BUF_BYTES, shared by every conn's reads */
-    char *tls_scratch;  /* NET_TLS_SCRATCH_BYTES, decrypted bytes before the parser */
-    char *zlib_scratch; /* NET_ZLIB_SCRATCH_BYTES, inflated bytes; allocated at first use */
-    bool is_reading;    /* read_buf is lent out to a read in progress */
+    char *read_buf;       /* NET_READ_BUF_BYTES, shared by every conn's reads */
+    char *tls_scratch;    /* NET_TLS_SCRATCH_BYTES, decrypted bytes before the parser */
+    char *zlib_scratch;   /* NET_ZLIB_SCRATCH_BYTES, inflated bytes; allocated at first use */
+    bool is_reading;      /* read_buf is lent out to a read in progress */
+    char *ca_file;        /* cfg.ca_file's own copy, or NULL */
+    X509_STORE *ca_store; /* trusted CAs for peers' certificates; loaded at first use */
+    SSL_CTX *client_ctx;  /* for outgoing TLS; created at first use */
+    bool ca_store_failed; /* loading the CA store failed (logged once) */
 };
 
 enum conn_state {
@@ -107,7 +124,8 @@ struct net__zlib;
 struct conn {
     uv_tcp_t tcp; /* tcp.data = the conn */
     struct net *net;
-    struct listener *listener;
+    struct listener *listener;          /* NULL for outgoing connections */
+    struct conn_outgoing *outgoing;     /* NULL for accepted connections */
     const struct conn_handler *handler; /* NULL until accepted by the core */
     void *ud;
     struct parser *parser;
@@ -158,8 +176,12 @@ void net__conn_shutdown_now(struct conn *c, bool goodbye);
 const char *net__conn_who(const struct conn *c, char *buf);
 
 /* tls.c */
-/* A new server-side SSL for c with the default identity, or NULL (logged). */
+/* A new SSL for c, or NULL (logged): server side with the default identity for
+ * accepted connections; client side (SNI, ALPN, client certificate, CA store) for
+ * outgoing ones. */
 SSL *net__tls_new_ssl(struct net *n, struct conn *c);
+/* Frees the CA store and the client context. */
+void net__tls_free_client(struct net *n);
 /* The handshake's results for tls_done(); strings point into storage. */
 struct net__tls_info_storage {
     char alpn[256];

@@ -92,6 +92,9 @@ net_new(uv_loop_t *loop, const struct net_config *cfg)
     list_init(&n->conns);
     list_init(&n->dirty);
     list_init(&n->closing);
+    if (cfg->ca_file != NULL && (n->ca_file = yb_strdup(cfg->ca_file)) == NULL)
+        goto fail;
+    n->cfg.ca_file = n->ca_file;
     n->read_buf = yb_malloc(NET_READ_BUF_BYTES);
     n->tls_scratch = yb_malloc(NET_TLS_SCRATCH_BYTES);
     if (n->read_buf == NULL || n->tls_scratch == NULL)
@@ -106,6 +109,7 @@ fail:
     if (n != NULL) {
         yb_free(n->read_buf);
         yb_free(n->tls_scratch);
+        yb_free(n->ca_file);
         yb_free(n);
     }
     return NULL;
@@ -166,6 +170,7 @@ net_listen(struct net *n, const struct listen_config *cfg, net_accept_fn accept,
     l->accept = accept;
     l->ud = ud;
     l->tls = cfg->tls;
+    l->request_client_cert = cfg->request_client_cert;
     l->name = yb_strdup(name);
     size_t alpn_len = cfg->alpn != NULL ? strlen(cfg->alpn) : 0;
     if (cfg->tls == LISTEN_DIRECT_TLS && alpn_len > 0) {
@@ -264,6 +269,8 @@ net_free(struct net *n)
         listener_free(n->listeners[i]);
     yb_free(n->listeners);
     net__tls_free_identities(n);
+    net__tls_free_client(n);
+    yb_free(n->ca_file);
     yb_free(n->read_buf);
     yb_free(n->tls_scratch);
     yb_free(n->zlib_scratch);

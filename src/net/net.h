@@ -30,11 +30,31 @@ struct listen_config {
     enum listen_tls tls;
     const char *alpn; /* for direct TLS: the protocol to accept, e.g. "xmpp-client" */
     const char *name; /* for logs: "c2s", "c2s-tls" */
+    /* Ask the peer for a certificate (server-to-server: SASL EXTERNAL, XEP-0178);
+     * a peer without one is still accepted. See conn_peer_cert_check(). */
+    bool request_client_cert;
+};
+
+/* An outgoing connection. Strings are copied. */
+struct connect_config {
+    const char *ip; /* numeric IPv4 or IPv6 address */
+    int port;
+    const char *bind_ip;     /* local source address, or NULL for any */
+    bool direct_tls;         /* TLS from the first byte (XEP-0368) */
+    const char *server_name; /* SNI for TLS, or NULL */
+    const char *alpn;        /* ALPN to offer ("xmpp-server", "xmpp-client"), or NULL */
+    /* The domain whose certificate (net_tls_add_identity) we present to the server
+     * (SASL EXTERNAL); NULL: none. */
+    const char *client_identity;
+    const char *name; /* for logs: "s2s-out", "bench" */
 };
 
 struct net_config {
     struct parser_limits parser;
     size_t max_output_bytes; /* pending output per connection before YB_ELIMIT */
+    /* PEM bundle of trusted CAs for checking peers' certificates; NULL: OpenSSL's
+     * default locations (Debian: /etc/ssl/certs). Loaded at first use. */
+    const char *ca_file;
 };
 
 /* The core side's answer to a new connection: its event handler and data.
@@ -52,6 +72,8 @@ void net_free(struct net *n);
  * key now. Returns 0, or YB_EINVAL (file unreadable, key mismatch: logged). */
 int net_tls_add_identity(struct net *n, const char *domain, const char *cert_file,
                          const char *key_file);
+/* Whether an identity for domain was added. */
+bool net_tls_has_identity(struct net *n, const char *domain);
 /* Replaces all identities (config reload). Existing connections keep theirs. */
 void net_tls_clear_identities(struct net *n);
 
@@ -61,6 +83,14 @@ int net_listen(struct net *n, const struct listen_config *cfg, net_accept_fn acc
 int net_listener_port(const struct net *n, size_t index);
 /* Stops accepting on every listener (shutdown); existing connections stay. */
 void net_stop_listening(struct net *n);
+
+/* Opens an outgoing connection to cfg->ip port cfg->port with handler h and data ud.
+ * Returns the conn, valid until h->closed() has returned: connected() follows on
+ * success (then tls_done() for direct TLS), closed(CONN_CLOSED_CONNECT) on failure,
+ * never from inside this call. Returns NULL (logged, no callback) when cfg is
+ * unusable (not a numeric address, no such client identity). */
+struct conn *net_connect(struct net *n, const struct connect_config *cfg,
+                         const struct conn_handler *h, void *ud);
 
 /* Generates a self-signed EC P-256 certificate and key for domain (with
  * subjectAltName DNS:domain and *.domain) valid for days, written as PEM files

@@ -180,15 +180,137 @@ net_tls_clear_identities(struct net *n)
     net__tls_free_identities(n);
 }
 
+bool
+net_tls_has_identity(struct net *n, const char *domain)
+{
+    return identity_find(n, domain) != NULL;
+}
+
+/* Peers' certificates are judged by the core (conn_peer_cert_check), which may still
+ * accept a connection whose certificate does not verify (dialback, XEP-0344): the
+ * handshake goes on and the result is read afterwards. */
+static int
+on_verify_keep_going(int preverify_ok, X509_STORE_CTX *ctx)
+{
+    (void)preverify_ok;
+    (void)ctx;
+    return 1;
+}
+
+static X509_STORE *
+ca_store(struct net *n)
+{
+    if (n->ca_store != NULL || n->ca_store_failed)
+        return n->ca_store;
+    X509_STORE *st = X509_STORE_new();
+    int ok = st != NULL && (n->ca_file != NULL ? X509_STORE_load_file(st, n->ca_file)
+                                               : X509_STORE_set_default_paths(st));
+    if (!ok) {
+        char what[512];
+        snprintf(what, sizeof what, "cannot load the CA certificates from %s",
+                 n->ca_file != NULL ? n->ca_file : "the default locations");
+        net__tls_log_errors(LOG_ERROR, "tls", what);
+        X509_STORE_free(st);
+        n->ca_store_failed = true; /* every peer certificate is untrusted */
+        return NULL;
+    }
+    n->ca_store = st;
+    return st;
+}
+
+static SSL_CTX *
+client_ctx(struct net *n)
+{
+    if (n->client_ctx != NULL)
+        return n->client_ctx;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL)
+        return NULL;
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS) != 1) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, on_verify_keep_going);
+    n->client_ctx = ctx;
+    return ctx;
+}
+
+void
+net__tls_free_client(struct net *n)
+{
+    SSL_CTX_free(n->client_ctx);
+    X509_STORE_free(n->ca_store);
+    n->client_ctx = NULL;
+    n->ca_store = NULL;
+}
+
+/* The client side's settings for an outgoing connection. Returns 0 or -1. */
+static int
+setup_client(struct net *n, SSL *ssl, const struct conn_outgoing *o)
+{
+    X509_STORE *st = ca_store(n);
+    if (st != NULL && SSL_set1_verify_cert_store(ssl, st) != 1)
+        return -1;
+    if (o->server_name != NULL && SSL_set_tlsext_host_name(ssl, o->server_name) != 1)
+        return -1;
+    if (o->alpn_wire != NULL &&
+        SSL_set_alpn_protos(ssl, o->alpn_wire, (unsigned)o->alpn_wire_len) != 0)
+        return -1;
+    if (o->client_identity != NULL) {
+        struct tls_identity *id = identity_find(n, o->client_identity);
+        if (id == NULL)
+            return -1;
+        /* The identity's certificate, key and chain, shared with the server side. */
+        STACK_OF(X509) *chain = NULL;
+        X509 *cert = SSL_CTX_get0_certificate(id->ctx);
+        EVP_PKEY *key = SSL_CTX_get0_privatekey(id->ctx);
+        if (cert == NULL || key == NULL || SSL_use_certificate(ssl, cert) != 1 ||
+            SSL_use_PrivateKey(ssl, key) != 1)
+            return -1;
+        if (SSL_CTX_get0_chain_certs(id->ctx, &chain) == 1 && chain != NULL &&
+            SSL_set1_chain(ssl, chain) != 1)
+            return -1;
+    }
+    SSL_set_connect_state(ssl);
+    return 0;
+}
+
+/* The server side asks for the peer's certificate (s2s) and checks it against the CA
+ * store with any purpose: XEP-0178 §3 accepts certificates issued for serverAuth
+ * only, which public CAs now issue to servers. */
+static int
+setup_server_verify(struct net *n, SSL *ssl)
+{
+    X509_STORE *st = ca_store(n);
+    if (st != NULL && SSL_set1_verify_cert_store(ssl, st) != 1)
+        return -1;
+    if (X509_VERIFY_PARAM_set_purpose(SSL_get0_param(ssl), X509_PURPOSE_ANY) != 1)
+        return -1;
+    SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, on_verify_keep_going);
+    return 0;
+}
+
 SSL *
 net__tls_new_ssl(struct net *n, struct conn *c)
 {
     char who[NET_WHO_BYTES];
-    if (n->n_ids == 0) {
+    SSL_CTX *ctx;
+    if (c->outgoing != NULL) {
+        if ((ctx = client_ctx(n)) == NULL) {
+            net__tls_log_errors(LOG_ERROR, net__conn_who(c, who),
+                                "cannot create the TLS client context");
+            return NULL;
+        }
+    } else if (n->n_ids == 0) {
         log_error(net__conn_who(c, who), "TLS requested but no certificate is configured");
         return NULL;
+    } else {
+        ctx = n->ids[0].ctx;
     }
-    SSL *ssl = SSL_new(n->ids[0].ctx);
+    SSL *ssl = SSL_new(ctx);
     BIO *rbio = BIO_new(BIO_s_mem());
     BIO *wbio = BIO_new(BIO_s_mem());
     if (ssl == NULL || rbio == NULL || wbio == NULL) {
@@ -203,8 +325,88 @@ net__tls_new_ssl(struct net *n, struct conn *c)
     BIO_set_mem_eof_return(wbio, -1);
     SSL_set_bio(ssl, rbio, wbio);
     SSL_set_app_data(ssl, c);
-    SSL_set_accept_state(ssl);
+    int rc = 0;
+    if (c->outgoing != NULL) {
+        rc = setup_client(n, ssl, c->outgoing);
+    } else {
+        if (c->listener->request_client_cert)
+            rc = setup_server_verify(n, ssl);
+        SSL_set_accept_state(ssl);
+    }
+    if (rc != 0) {
+        net__tls_log_errors(LOG_ERROR, net__conn_who(c, who), "cannot set up the TLS session");
+        SSL_free(ssl);
+        return NULL;
+    }
     return ssl;
+}
+
+/* RFC 6120 §13.7.1.2 / RFC 6125: otherName identifiers. */
+#define OID_XMPP_ADDR "1.3.6.1.5.5.7.8.5"
+#define OID_SRV_NAME  "1.3.6.1.5.5.7.8.7"
+
+/* An ASN.1 string equal to name, ignoring ASCII case. */
+static bool
+asn1_equals(const ASN1_STRING *v, const char *name, size_t name_len)
+{
+    return (size_t)ASN1_STRING_length(v) == name_len &&
+           strncasecmp((const char *)ASN1_STRING_get0_data(v), name, name_len) == 0;
+}
+
+static bool
+other_name_matches(const OTHERNAME *on, const char *domain)
+{
+    static const char *const services[] = {"_xmpp-server.", "_xmpps-server.", "_xmpp-client."};
+    char oid[64];
+    if (OBJ_obj2txt(oid, sizeof oid, on->type_id, 1) <= 0 || on->value == NULL)
+        return false;
+    size_t dlen = strlen(domain);
+    if (strcmp(oid, OID_XMPP_ADDR) == 0 && on->value->type == V_ASN1_UTF8STRING)
+        return asn1_equals(on->value->value.utf8string, domain, dlen);
+    if (strcmp(oid, OID_SRV_NAME) != 0 || on->value->type != V_ASN1_IA5STRING)
+        return false;
+    char want[320];
+    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++) {
+        int len = snprintf(want, sizeof want, "%s%s", services[i], domain);
+        if (len > 0 && (size_t)len < sizeof want &&
+            asn1_equals(on->value->value.ia5string, want, (size_t)len))
+            return true;
+    }
+    return false;
+}
+
+enum conn_peer_cert
+conn_peer_cert_check(const struct conn *c, const char *domain, bool *name_ok, char *detail,
+                     size_t detail_len)
+{
+    *name_ok = false;
+    if (detail != NULL && detail_len > 0)
+        detail[0] = '\0';
+    if (c->ssl == NULL || !c->tls_up)
+        return CONN_CERT_NONE;
+    X509 *cert = SSL_get0_peer_certificate(c->ssl);
+    if (cert == NULL)
+        return CONN_CERT_NONE;
+    if (domain != NULL && domain[0] != '\0') {
+        if (X509_check_host(cert, domain, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1) {
+            *name_ok = true;
+        } else {
+            GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+            for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names) && !*name_ok; i++) {
+                const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+                if (gn->type == GEN_OTHERNAME && other_name_matches(gn->d.otherName, domain))
+                    *name_ok = true;
+            }
+            GENERAL_NAMES_free(names);
+        }
+    }
+    long v = SSL_get_verify_result(c->ssl);
+    if (v != X509_V_OK && detail != NULL)
+        snprintf(detail, detail_len, "%s", X509_verify_cert_error_string(v));
+    ERR_clear_error();
+    if (c->net->ca_store == NULL)
+        return CONN_CERT_UNTRUSTED; /* no CA store: nothing can be trusted */
+    return v == X509_V_OK ? CONN_CERT_TRUSTED : CONN_CERT_UNTRUSTED;
 }
 
 /* RFC 5929 §4.1: the hash of our certificate, with the hash function of its signature
