@@ -17,7 +17,8 @@
 static bool
 is_stream_content_ns(const char *ns)
 {
-    return ns != NULL && (strcmp(ns, "jabber:client") == 0 || strcmp(ns, "jabber:server") == 0);
+    return ns != NULL && (strcmp(ns, "jabber:client") == 0 || strcmp(ns, "jabber:server") == 0 ||
+                          strcmp(ns, "jabber:component:accept") == 0);
 }
 
 /* Appends up to three strings (NULL ends the list early); the hot path avoids printf. */
@@ -145,11 +146,12 @@ node_serialize(const struct xml_node *n, const char *default_ns, struct buf *out
     if (n->kind == XML_TEXT)
         return buf_put_xml_text(out, n->text, n->text_len);
 
-    /* The root: no xmlns if it is in the namespace in scope, and jabber:client and
-     * jabber:server stand for each other (a stanza routed between c2s and s2s keeps
-     * its meaning). Stream-namespace elements written inside a stream (features,
-     * error) use the stream: prefix every XMPP stream header declares (RFC 6120
-     * §4.8.5), as other servers do, so their children still see default_ns. */
+    /* The root: no xmlns if it is in the namespace in scope, and jabber:client,
+     * jabber:server and jabber:component:accept stand for each other (a stanza
+     * routed between c2s, s2s and a component keeps its meaning). Stream-namespace
+     * elements written inside a stream (features, error) use the stream: prefix every
+     * XMPP stream header declares (RFC 6120 §4.8.5), as other servers do, so their
+     * children still see default_ns. */
     struct walk w = {n, "", default_ns};
     const char *root_scope = default_ns;
     if (is_stream_content_ns(default_ns) && is_stream_content_ns(n->ns))

@@ -33,7 +33,9 @@ TEST(empty_and_root_ns)
     ASSERT_STR_EQ(ser(st, "jabber:server"), "<presence/>");
     ASSERT_STR_EQ(ser(st, NULL), "<presence xmlns='jabber:client'/>");
     ASSERT_STR_EQ(ser(st, ""), "<presence xmlns='jabber:client'/>");
-    ASSERT_STR_EQ(ser(st, "jabber:component:accept"), "<presence xmlns='jabber:client'/>");
+    /* XEP-0114: a component stream's namespace stands for jabber:client too. */
+    ASSERT_STR_EQ(ser(st, "jabber:component:accept"), "<presence/>");
+    ASSERT_STR_EQ(ser(st, "urn:example:other"), "<presence xmlns='jabber:client'/>");
     stanza_unref(st);
 
     st = stanza_new("presence", "jabber:server");
