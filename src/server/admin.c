@@ -181,6 +181,8 @@ cmd_stats(struct admin_client *c)
         (unsigned long long)st->refused_account_blocked, (unsigned long long)st->closed_stanza_rate,
         (unsigned long long)st->closed_byte_rate, (unsigned long long)st->closed_parser_limit,
         (unsigned long long)st->closed_output_overflow, (unsigned long long)st->refused_resources);
+    buf_printf(&c->out, "components_connected: %zu\n", component_connected_count());
+    buf_printf(&c->out, "s2s_streams: %zu\n", s2s_open_streams());
     finish(c, 0, NULL);
 }
 
@@ -266,6 +268,12 @@ handle_request(struct admin_client *c, char *line)
         }
     } else if (strcmp(cmd, "sessions") == 0 && argc == 1) {
         cmd_sessions(c);
+    } else if (strcmp(cmd, "s2s") == 0 && argc == 1) {
+        s2s_admin_list(&c->out);
+        finish(c, 0, NULL);
+    } else if (strcmp(cmd, "components") == 0 && argc == 1) {
+        component_admin_list(&c->out);
+        finish(c, 0, NULL);
     } else if (strcmp(cmd, "kick") == 0 && argc == 2) {
         cmd_kick(c, argv[1]);
     } else if (strcmp(cmd, "stats") == 0 && argc == 1) {

@@ -50,13 +50,16 @@ enum key_type {
     KEY_DOMAIN,   /* char *; checked, lowercased, trailing dot removed */
     KEY_ADDRESS,  /* char *; an IPv4 or IPv6 literal */
     /* The lists: char ** with a size_t count at count_offset; see list_kinds[]. */
-    KEY_JID_LIST,  /* bare JIDs, lowercased */
-    KEY_CIDR_LIST, /* networks, as "address/prefix" in canonical text */
-    KEY_NAME_LIST, /* usernames (localparts), lowercased */
-    KEY_URI_LIST,  /* URIs, "scheme:rest", kept as written */
-    KEY_SECTION,   /* a nested mapping whose keys fill the same struct */
-    KEY_HOSTS,     /* struct config's hosts, n_hosts */
-    KEY_LISTENERS, /* struct config's listeners, n_listeners */
+    KEY_JID_LIST,   /* bare JIDs, lowercased */
+    KEY_CIDR_LIST,  /* networks, as "address/prefix" in canonical text */
+    KEY_NAME_LIST,  /* usernames (localparts), lowercased */
+    KEY_URI_LIST,   /* URIs, "scheme:rest", kept as written */
+    KEY_SECTION,    /* a nested mapping whose keys fill the same struct */
+    KEY_HOSTS,      /* struct config's hosts, n_hosts */
+    KEY_LISTENERS,  /* struct config's listeners, n_listeners */
+    KEY_STRING,     /* char *; any non-empty text, kept as written (e.g. a secret) */
+    KEY_COMPONENTS, /* struct config's components, n_components */
+    KEY_REMOTES,    /* struct config's remotes, n_remotes */
 };
 
 struct ctx;
@@ -101,12 +104,19 @@ struct ctx {
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const conflicts[] = {"replace", "refuse", NULL};
-static const char *const listener_kinds[] = {"c2s", NULL};
+static const char *const listener_kinds[] = {"c2s", "component", "s2s", NULL};
+static const char *const s2s_trusts[] = {"ca", "self-signed", "dialback", NULL};
+static const char *const s2s_auths[] = {"any", "external", "dialback", NULL};
 static const char *const listener_tls[] = {"starttls", "direct", NULL};
 static const char *const registrations[] = {"closed", "open", "networks", NULL};
 
 _Static_assert(CONFLICT_REPLACE == 0 && CONFLICT_REFUSE == 1, "conflicts[] order");
-_Static_assert(LISTENER_C2S == 0, "listener_kinds[] order");
+_Static_assert(LISTENER_C2S == 0 && LISTENER_COMPONENT == 1 && LISTENER_S2S == 2,
+               "listener_kinds[] order");
+_Static_assert(S2S_TRUST_CA == 0 && S2S_TRUST_SELF_SIGNED == 1 && S2S_TRUST_DIALBACK == 2,
+               "s2s_trusts[] order");
+_Static_assert(S2S_AUTH_ANY == 0 && S2S_AUTH_EXTERNAL == 1 && S2S_AUTH_DIALBACK == 2,
+               "s2s_auths[] order");
 _Static_assert(LISTENER_TLS_STARTTLS == 0 && LISTENER_TLS_DIRECT == 1, "listener_tls[] order");
 _Static_assert(REGISTRATION_CLOSED == 0 && REGISTRATION_OPEN == 1 && REGISTRATION_NETWORKS == 2,
                "registrations[] order");
@@ -237,7 +247,74 @@ static const struct key listener_keys[] = {
 static const struct section listener_section = {
     "in listeners", listener_keys, sizeof listener_keys / sizeof listener_keys[0], listener_check};
 
+/* XEP-0114 external components; see parse_components(). */
+#define COMPONENT(f, T) FIELD(struct config_component, f, T)
+static const struct key component_keys[] = {
+    {.name = "domain", .type = KEY_DOMAIN, .offset = COMPONENT(domain, char *), .required = true},
+    {.name = "secret", .type = KEY_STRING, .offset = COMPONENT(secret, char *), .required = true},
+};
+static const struct section component_section = {
+    "in components", component_keys, sizeof component_keys / sizeof component_keys[0], NULL};
+
+/* s2s.remotes: per remote domain settings; see parse_remotes(). */
+static void remote_check(struct ctx *c, const yaml_node_t *node, void *obj, const size_t *lines);
+#define REMOTE(f, T) FIELD(struct config_remote, f, T)
+static const struct key remote_keys[] = {
+    {.name = "domain", .type = KEY_DOMAIN, .offset = REMOTE(domain, char *), .required = true},
+    /* An address or host name to connect to instead of looking the domain up. */
+    {.name = "host", .type = KEY_STRING, .offset = REMOTE(host, char *)},
+    /* -1: 5269, or 5270 with direct_tls (remote_check). */
+    {.name = "port",
+     .type = KEY_INT,
+     .offset = REMOTE(port, int),
+     .min = 1,
+     .max = 65535,
+     .def_int = -1},
+    {.name = "direct_tls", .type = KEY_BOOL, .offset = REMOTE(direct_tls, bool), .def_int = 0},
+    {.name = "require_tls", .type = KEY_BOOL, .offset = REMOTE(require_tls, bool), .def_int = 1},
+    {.name = "trust",
+     .type = KEY_ENUM,
+     .offset = REMOTE(trust, enum config_s2s_trust),
+     .choices = s2s_trusts,
+     .def_int = S2S_TRUST_CA},
+    {.name = "auth",
+     .type = KEY_ENUM,
+     .offset = REMOTE(auth, enum config_s2s_auth),
+     .choices = s2s_auths,
+     .def_int = S2S_AUTH_ANY},
+};
+static const struct section remote_section = {
+    "in s2s remotes", remote_keys, sizeof remote_keys / sizeof remote_keys[0], remote_check};
+
 #define CFG(f, T) FIELD(struct config, f, T)
+static const struct key s2s_keys[] = {
+    {.name = "enabled", .type = KEY_BOOL, .offset = CFG(s2s_enabled, bool), .def_int = 1},
+    {.name = "require_tls", .type = KEY_BOOL, .offset = CFG(s2s_require_tls, bool), .def_int = 1},
+    {.name = "ca_file", .type = KEY_PATH, .offset = CFG(s2s_ca_file, char *)},
+    {.name = "dns_servers", .type = KEY_STRING, .offset = CFG(s2s_dns_servers, char *)},
+    {.name = "connect_timeout",
+     .type = KEY_UNSIGNED,
+     .offset = CFG(s2s_connect_timeout_s, unsigned),
+     .min = 2,
+     .max = 600,
+     .def_int = 30},
+    {.name = "idle_timeout",
+     .type = KEY_UNSIGNED,
+     .offset = CFG(s2s_idle_timeout_s, unsigned),
+     .min = 5,
+     .max = 86400,
+     .def_int = 600},
+    {.name = "max_queue",
+     .type = KEY_UNSIGNED,
+     .offset = CFG(s2s_max_queue, unsigned),
+     .min = 1,
+     .max = 1000000,
+     .def_int = 1000},
+    {.name = "remotes", .type = KEY_REMOTES, .nested = &remote_section},
+};
+static const struct section s2s_section = {"in s2s", s2s_keys, sizeof s2s_keys / sizeof s2s_keys[0],
+                                           NULL};
+
 static const struct key c2s_keys[] = {
     {.name = "require_tls", .type = KEY_BOOL, .offset = CFG(require_tls, bool), .def_int = 1},
     {.name = "allow_plain", .type = KEY_BOOL, .offset = CFG(allow_plain, bool), .def_int = 1},
@@ -405,16 +482,18 @@ static const struct key top_keys[] = {
     /* The lists fill struct config's hosts and listeners arrays; see parse_hosts(). */
     {.name = "hosts", .type = KEY_HOSTS, .nested = &host_section},
     {.name = "listeners", .type = KEY_LISTENERS, .nested = &listener_section},
+    {.name = "components", .type = KEY_COMPONENTS, .nested = &component_section},
     {.name = "c2s", .type = KEY_SECTION, .nested = &c2s_section},
+    {.name = "s2s", .type = KEY_SECTION, .nested = &s2s_section},
     {.name = "limits", .type = KEY_SECTION, .nested = &limits_section},
     {.name = "hide_version", .type = KEY_BOOL, .offset = CFG(hide_version, bool), .def_int = 0},
 };
 static const struct section top_section = {"at the top level", top_keys,
                                            sizeof top_keys / sizeof top_keys[0], NULL};
 
-static const struct section *const all_sections[] = {&top_section,      &host_section,
-                                                     &listener_section, &c2s_section,
-                                                     &contact_section,  &limits_section};
+static const struct section *const all_sections[] = {
+    &top_section,    &host_section,      &listener_section, &c2s_section,   &contact_section,
+    &limits_section, &component_section, &s2s_section,      &remote_section};
 
 /* ---- messages ---- */
 
@@ -533,6 +612,12 @@ describe(char out[SHOW_SIZE], const struct key *k)
         return "a list of hosts (mappings with at least a domain)";
     case KEY_LISTENERS:
         return "a list of listeners (mappings with at least a type)";
+    case KEY_STRING:
+        return "a non-empty string";
+    case KEY_COMPONENTS:
+        return "a list of components (mappings with a domain and a secret)";
+    case KEY_REMOTES:
+        return "a list of remote domains (mappings with at least a domain)";
     }
     return "?";
 }
@@ -702,6 +787,7 @@ apply_defaults(struct ctx *c, const struct section *s, void *obj)
         case KEY_WORD:
         case KEY_DOMAIN:
         case KEY_ADDRESS:
+        case KEY_STRING:
             if (k->def_str != NULL) {
                 char *d = yb_strdup(k->def_str);
                 if (d == NULL)
@@ -725,6 +811,8 @@ apply_defaults(struct ctx *c, const struct section *s, void *obj)
         case KEY_URI_LIST:
         case KEY_HOSTS:
         case KEY_LISTENERS:
+        case KEY_COMPONENTS:
+        case KEY_REMOTES:
             break;
         }
     }
@@ -984,6 +1072,10 @@ static void parse_hosts(struct ctx *c, const struct key *k, const yaml_node_t *k
                         const yaml_node_t *v, void *obj);
 static void parse_listeners(struct ctx *c, const struct key *k, const yaml_node_t *kn,
                             const yaml_node_t *v, void *obj);
+static void parse_components(struct ctx *c, const struct key *k, const yaml_node_t *kn,
+                             const yaml_node_t *v, void *obj);
+static void parse_remotes(struct ctx *c, const struct key *k, const yaml_node_t *kn,
+                          const yaml_node_t *v, void *obj);
 
 static yaml_node_t *
 node_at(struct ctx *c, int index)
@@ -1121,6 +1213,17 @@ parse_scalar(struct ctx *c, const struct key *k, const yaml_node_t *kn, const ya
         set_string(obj, k, d);
         return;
     }
+    case KEY_STRING: {
+        if (s[0] == '\0') {
+            expected(c, k, kn, v);
+            return;
+        }
+        char *d = yb_strdup(s);
+        if (d == NULL)
+            ctx_oom(c);
+        set_string(obj, k, d);
+        return;
+    }
     case KEY_ADDRESS: {
         unsigned char bin[sizeof(struct in6_addr)];
         if (inet_pton(AF_INET6, s, bin) != 1 && inet_pton(AF_INET, s, bin) != 1) {
@@ -1157,6 +1260,12 @@ parse_value(struct ctx *c, const struct key *k, const yaml_node_t *kn, const yam
         break;
     case KEY_LISTENERS:
         parse_listeners(c, k, kn, v, obj);
+        break;
+    case KEY_COMPONENTS:
+        parse_components(c, k, kn, v, obj);
+        break;
+    case KEY_REMOTES:
+        parse_remotes(c, k, kn, v, obj);
         break;
     default:
         parse_scalar(c, k, kn, v, obj);
@@ -1309,7 +1418,32 @@ static void
 listener_check(struct ctx *c, const yaml_node_t *node, void *obj, const size_t *lines)
 {
     struct config_listener *l = obj;
-    (void)c, (void)node, (void)lines;
+    (void)node;
+    if (l->kind == LISTENER_COMPONENT) {
+        /* XEP-0114 streams are plaintext and a component is normally a local
+         * program: the default is 5347 on loopback only. */
+        if (l->tls == LISTENER_TLS_DIRECT)
+            ctx_error(c, key_line(&listener_section, lines, "tls"),
+                      "a component listener takes no tls setting: XEP-0114 streams are "
+                      "plaintext; keep the listener on a loopback or private address");
+        if (key_line(&listener_section, lines, "address") == 0) {
+            char *d = yb_strdup("127.0.0.1");
+            if (d == NULL) {
+                ctx_oom(c);
+                return;
+            }
+            yb_free(l->address);
+            l->address = d;
+        }
+        if (l->port < 0)
+            l->port = 5347;
+        return;
+    }
+    if (l->kind == LISTENER_S2S) {
+        if (l->port < 0)
+            l->port = l->tls == LISTENER_TLS_DIRECT ? 5270 : 5269;
+        return;
+    }
     if (l->port < 0)
         l->port = l->tls == LISTENER_TLS_DIRECT ? 5223 : 5222;
 }
@@ -1447,6 +1581,85 @@ parse_listeners(struct ctx *c, const struct key *k, const yaml_node_t *kn, const
     hashmap_init(&seen);
     parse_list(c, k, v, cfg->listeners, sizeof *cfg->listeners, listener_item, &seen);
     hashmap_fini(&seen);
+}
+
+static void
+component_item(struct ctx *c, const yaml_node_t *node, void *elem, const size_t *lines, void *state)
+{
+    const struct config_component *cc = elem;
+    (void)node;
+    check_unique(c, state, cc->domain, key_line(&component_section, lines, "domain"), "component");
+}
+
+static void
+parse_components(struct ctx *c, const struct key *k, const yaml_node_t *kn, const yaml_node_t *v,
+                 void *obj)
+{
+    struct config *cfg = obj;
+    size_t n = list_length(c, k, kn, v);
+    if (n == 0)
+        return;
+    if ((cfg->components = yb_calloc(n, sizeof *cfg->components)) == NULL) {
+        ctx_oom(c);
+        return;
+    }
+    cfg->n_components = n;
+    struct hashmap seen;
+    hashmap_init(&seen);
+    parse_list(c, k, v, cfg->components, sizeof *cfg->components, component_item, &seen);
+    hashmap_fini(&seen);
+}
+
+static void
+remote_check(struct ctx *c, const yaml_node_t *node, void *obj, const size_t *lines)
+{
+    struct config_remote *r = obj;
+    (void)node;
+    if (r->port < 0)
+        r->port = r->direct_tls ? 5270 : 5269;
+    else if (r->host == NULL)
+        ctx_error(c, key_line(&remote_section, lines, "port"),
+                  "key 'port' needs a 'host' (without one, DNS gives the port)");
+}
+
+static void
+remote_item(struct ctx *c, const yaml_node_t *node, void *elem, const size_t *lines, void *state)
+{
+    const struct config_remote *r = elem;
+    (void)node;
+    check_unique(c, state, r->domain, key_line(&remote_section, lines, "domain"), "remote");
+}
+
+static void
+parse_remotes(struct ctx *c, const struct key *k, const yaml_node_t *kn, const yaml_node_t *v,
+              void *obj)
+{
+    struct config *cfg = obj;
+    size_t n = list_length(c, k, kn, v);
+    if (n == 0)
+        return;
+    if ((cfg->remotes = yb_calloc(n, sizeof *cfg->remotes)) == NULL) {
+        ctx_oom(c);
+        return;
+    }
+    cfg->n_remotes = n;
+    struct hashmap seen;
+    hashmap_init(&seen);
+    parse_list(c, k, v, cfg->remotes, sizeof *cfg->remotes, remote_item, &seen);
+    hashmap_fini(&seen);
+}
+
+/* Once the hosts are known: a component may not take a host's domain (the router
+ * would never reach it). */
+static void
+check_components(struct ctx *c, const struct config *cfg, const size_t *lines)
+{
+    for (size_t i = 0; i < cfg->n_components; i++)
+        if (config_find_host(cfg, cfg->components[i].domain) != NULL)
+            ctx_error(c, key_line(&top_section, lines, "components"),
+                      "component '%s' is also a host; a component needs a domain of its own "
+                      "(e.g. a subdomain such as irc.%s)",
+                      cfg->components[i].domain, cfg->components[i].domain);
 }
 
 /* ---- the document ---- */
@@ -1620,6 +1833,7 @@ finish(struct ctx *c, struct config *cfg, const size_t *lines)
         add_default_host(c, cfg);
     if (key_line(&top_section, lines, "listeners") == 0)
         add_default_listeners(c, cfg);
+    check_components(c, cfg, lines);
 }
 
 struct config *
@@ -1709,6 +1923,7 @@ free_fields(const struct section *s, void *obj)
         case KEY_WORD:
         case KEY_DOMAIN:
         case KEY_ADDRESS:
+        case KEY_STRING:
             yb_free(*(char **)field(obj, k->offset));
             break;
         case KEY_JID_LIST:
@@ -1739,6 +1954,24 @@ free_fields(const struct section *s, void *obj)
             yb_free(cfg->listeners);
             break;
         }
+        case KEY_COMPONENTS: {
+            struct config *cfg = obj;
+            for (size_t j = 0; j < cfg->n_components; j++) {
+                struct config_component *cc = &cfg->components[j];
+                if (cc->secret != NULL)
+                    memset(cc->secret, 0, strlen(cc->secret));
+                free_fields(k->nested, cc);
+            }
+            yb_free(cfg->components);
+            break;
+        }
+        case KEY_REMOTES: {
+            struct config *cfg = obj;
+            for (size_t j = 0; j < cfg->n_remotes; j++)
+                free_fields(k->nested, &cfg->remotes[j]);
+            yb_free(cfg->remotes);
+            break;
+        }
         case KEY_ENUM:
         case KEY_BOOL:
         case KEY_UNSIGNED:
@@ -1766,5 +1999,25 @@ config_find_host(const struct config *cfg, const char *domain)
     for (size_t i = 0; i < cfg->n_hosts; i++)
         if (strcasecmp(cfg->hosts[i].domain, domain) == 0)
             return &cfg->hosts[i];
+    return NULL;
+}
+
+const struct config_component *
+config_find_component(const struct config *cfg, const char *domain)
+{
+    assert(cfg != NULL && domain != NULL);
+    for (size_t i = 0; i < cfg->n_components; i++)
+        if (strcasecmp(cfg->components[i].domain, domain) == 0)
+            return &cfg->components[i];
+    return NULL;
+}
+
+const struct config_remote *
+config_find_remote(const struct config *cfg, const char *domain)
+{
+    assert(cfg != NULL && domain != NULL);
+    for (size_t i = 0; i < cfg->n_remotes; i++)
+        if (strcasecmp(cfg->remotes[i].domain, domain) == 0)
+            return &cfg->remotes[i];
     return NULL;
 }

@@ -19,7 +19,11 @@ enum config_conflict {
     CONFLICT_REFUSE,  /* the new bind gets a conflict stanza error */
 };
 
-enum config_listener_kind { LISTENER_C2S };
+enum config_listener_kind {
+    LISTENER_C2S,
+    LISTENER_COMPONENT, /* XEP-0114 external components (plaintext; loopback by default) */
+    LISTENER_S2S,       /* other servers: 5269 (STARTTLS) or 5270 (direct TLS, XEP-0368) */
+};
 enum config_registration {
     REGISTRATION_CLOSED,   /* no in-band registration (default) */
     REGISTRATION_OPEN,     /* anyone may register */
@@ -32,6 +36,13 @@ struct config_listener {
     enum config_listener_tls tls;
     char *address; /* "::" (with IPv4-mapped where the system allows) or an address */
     int port;
+};
+
+/* An external component (XEP-0114): a domain served by a program that connects to
+ * a component listener and proves it knows the secret. */
+struct config_component {
+    char *domain; /* nameprep'd; never one of the hosts */
+    char *secret; /* the shared secret of the <handshake/> */
 };
 
 struct config_host {
@@ -69,6 +80,30 @@ struct config_host {
     size_t vcard_max_size; /* bytes of a stored vCard; default 65536 */
 };
 
+/* s2s: how a remote domain's certificate is judged (docs/config.md "Federation"). */
+enum config_s2s_trust {
+    S2S_TRUST_CA,          /* it must chain to a CA of s2s.ca_file and name the domain */
+    S2S_TRUST_SELF_SIGNED, /* it must name the domain; any issuer (private networks, tests) */
+    S2S_TRUST_DIALBACK,    /* no certificate needed: dialback alone proves the domain */
+};
+/* s2s: which authentication our outgoing links use. */
+enum config_s2s_auth {
+    S2S_AUTH_ANY,      /* SASL EXTERNAL when offered, else dialback (default) */
+    S2S_AUTH_EXTERNAL, /* SASL EXTERNAL only */
+    S2S_AUTH_DIALBACK, /* dialback only */
+};
+
+/* Settings for one remote domain (s2s.remotes). */
+struct config_remote {
+    char *domain;
+    char *host; /* static address or host name to connect to instead of DNS; NULL: DNS */
+    int port;   /* with host; default 5269, 5270 with direct_tls */
+    bool direct_tls;
+    bool require_tls; /* default: s2s.require_tls */
+    enum config_s2s_trust trust;
+    enum config_s2s_auth auth;
+};
+
 struct config {
     char *path;          /* the file read, or NULL for embedded defaults */
     char *data_dir;      /* default "./yerba-data" (relative to the cwd) */
@@ -81,6 +116,8 @@ struct config {
     size_t n_hosts;
     struct config_listener *listeners;
     size_t n_listeners;
+    struct config_component *components; /* default none */
+    size_t n_components;
 
     /* c2s */
     bool require_tls;                /* default true: no SASL before TLS */
@@ -115,6 +152,17 @@ struct config {
     unsigned max_xml_depth;               /* element depth in a stanza; default 64 */
     unsigned max_attributes;              /* per element; default 64 */
     size_t max_stream_header_bytes;       /* default 8192 */
+
+    /* s2s: federation (docs/config.md "Federation") */
+    bool s2s_enabled;               /* outgoing links; default true */
+    bool s2s_require_tls;           /* default true */
+    char *s2s_ca_file;              /* trusted CAs; NULL: the system's */
+    char *s2s_dns_servers;          /* c-ares server list; NULL: /etc/resolv.conf */
+    unsigned s2s_connect_timeout_s; /* a link's whole setup; default 30 */
+    unsigned s2s_idle_timeout_s;    /* close links idle this long; default 600 */
+    unsigned s2s_max_queue;         /* stanzas waiting per link being set up; default 1000 */
+    struct config_remote *remotes;  /* default none */
+    size_t n_remotes;
 };
 
 /* Loads path (NULL: embedded defaults only). On error returns NULL and writes
@@ -127,6 +175,10 @@ struct config *config_load(const char *path, struct buf *err);
 struct config *config_load_string(const char *yaml, size_t len, const char *name, struct buf *err);
 /* Accepts NULL. */
 void config_free(struct config *cfg);
+/* The component entry for domain, or NULL. */
+const struct config_component *config_find_component(const struct config *cfg, const char *domain);
+/* The s2s.remotes entry for domain, or NULL. */
+const struct config_remote *config_find_remote(const struct config *cfg, const char *domain);
 /* The host entry for domain, or NULL. */
 const struct config_host *config_find_host(const struct config *cfg, const char *domain);
 

@@ -231,11 +231,12 @@ route(struct stanza *st)
         route_local(st, to, NULL);
         return;
     }
-    /* No server-to-server links yet. */
-    log_debug("router", "no route to %s", to->domain);
-    route_error(st, SE_REMOTE_SERVER_NOT_FOUND, NULL);
-    stanza_unref(st);
-    jid_free(to);
+    /* A component's domain (XEP-0114), else another server (s2s.c). */
+    if (component_deliver(to->domain, st)) {
+        jid_free(to);
+        return;
+    }
+    s2s_route(st, to);
 }
 
 void

@@ -173,6 +173,7 @@ on_housekeeping(uv_timer_t *t)
 {
     (void)t;
     c2s_housekeeping();
+    s2s_housekeeping();
 }
 
 /* During shutdown: once every stream has closed (or the grace period is over) the
@@ -180,9 +181,10 @@ on_housekeeping(uv_timer_t *t)
 static void
 on_shutdown_tick(uv_timer_t *t)
 {
-    if (srv->n_streams == 0 || clock_mono_ms() >= srv->stop_deadline_ms) {
-        if (srv->n_streams != 0)
-            log_warn("server", "%zu streams still open after the grace period", srv->n_streams);
+    size_t open = srv->n_streams + s2s_open_streams();
+    if (open == 0 || clock_mono_ms() >= srv->stop_deadline_ms) {
+        if (open != 0)
+            log_warn("server", "%zu streams still open after the grace period", open);
         uv_timer_stop(t);
         uv_stop(srv->loop);
     }
@@ -226,6 +228,7 @@ server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
     ncfg.parser.max_depth = cfg->max_xml_depth;
     ncfg.parser.max_attrs = cfg->max_attributes;
     ncfg.max_output_bytes = cfg->max_output_bytes;
+    ncfg.ca_file = cfg->s2s_ca_file;
     s->net = net_new(loop, &ncfg);
     if (s->net == NULL)
         return YB_EIO;
@@ -239,6 +242,32 @@ server_start(struct server *s)
 {
     for (size_t i = 0; i < s->cfg->n_listeners; i++) {
         const struct config_listener *l = &s->cfg->listeners[i];
+        if (l->kind == LISTENER_COMPONENT) {
+            /* XEP-0114: plaintext, normally on loopback (docs/components.md). */
+            struct listen_config cc = {.address = l->address,
+                                       .port = l->port,
+                                       .tls = LISTEN_STARTTLS,
+                                       .name = "component"};
+            if (net_listen(s->net, &cc, component_accept, s) != 0)
+                return YB_EIO;
+            log_info("server", "listening for components on [%s]:%d", l->address,
+                     net_listener_port(s->net, i));
+            continue;
+        }
+        if (l->kind == LISTENER_S2S) {
+            bool direct = l->tls == LISTENER_TLS_DIRECT;
+            struct listen_config sc = {.address = l->address,
+                                       .port = l->port,
+                                       .tls = direct ? LISTEN_DIRECT_TLS : LISTEN_STARTTLS,
+                                       .alpn = "xmpp-server",
+                                       .name = direct ? "s2s-tls" : "s2s",
+                                       .request_client_cert = true};
+            if (net_listen(s->net, &sc, s2s_accept, s) != 0)
+                return YB_EIO;
+            log_info("server", "listening for servers on [%s]:%d (%s)", l->address,
+                     net_listener_port(s->net, i), direct ? "direct TLS" : "STARTTLS");
+            continue;
+        }
         struct listen_config lc = {
             .address = l->address,
             .port = l->port,
@@ -276,6 +305,8 @@ server_stop(struct server *s)
     if (s->net != NULL)
         net_stop_listening(s->net);
     admin_stop();
+    component_stop();
+    s2s_stop();
     struct list_node *n, *tmp;
     LIST_FOREACH_SAFE(n, tmp, &s->streams)
     {
@@ -305,6 +336,8 @@ server_fini(struct server *s)
     user_table_fini();
     iq_table_fini();
     c2s_fini();
+    component_fini();
+    s2s_fini();
     struct hashmap_iter it;
     void *v;
     hashmap_iter_init(&it, &s->hosts);

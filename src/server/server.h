@@ -211,6 +211,36 @@ struct user *user_find_loaded(const char *bare);
 
 /* router.c */
 void router_from_session(struct session *s, struct stanza *st);
+/* component.c: if domain belongs to a connected external component, sends st to it
+ * and returns true (consumes st); false otherwise (st untouched). */
+bool component_deliver(const char *domain, struct stanza *st);
+/* component.c: the net_accept_fn of component listeners (XEP-0114). */
+const struct conn_handler *component_accept(void *ud, struct conn *c, void **conn_ud);
+/* Components with an authenticated stream now. */
+size_t component_connected_count(void);
+/* yerbactl components: one line per configured component, TAB-separated: domain,
+ * connected|disconnected, [peer ip]:port of the last connection (or -), stanzas
+ * received from it and sent to it since the server started. */
+void component_admin_list(struct buf *out);
+/* Shutdown: every component stream gets system-shutdown. */
+void component_stop(void);
+void component_fini(void);
+
+/* s2s.c: sends st to the remote domain to->domain over an outgoing server-to-server
+ * link (queued while the link is set up), or bounces it with an error. Consumes: st
+ * and to. */
+void s2s_route(struct stanza *st, struct jid *to);
+/* The net_accept_fn of s2s listeners. */
+const struct conn_handler *s2s_accept(void *ud, struct conn *c, void **conn_ud);
+/* Once a second: setup and idle deadlines. */
+void s2s_housekeeping(void);
+/* Incoming streams and outgoing links with a connection. */
+size_t s2s_open_streams(void);
+/* Shutdown: every s2s stream is closed; links being set up bounce their stanzas. */
+void s2s_stop(void);
+void s2s_fini(void);
+/* For yerbactl s2s: one TAB-separated line per link or stream. */
+void s2s_admin_list(struct buf *out);
 
 /* The RFC 6121 §8.5.2 decision for a message to a bare JID, separate from the
  * sessions so it can be tested alone. */

@@ -29,11 +29,22 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "SUMMARY: UndefinedBehaviorSanitizer")
 
 
+_handed_out = set()
+
+
 def free_port(host="127.0.0.1"):
+    """A port nobody listens on now, and one this process has not handed out before:
+    the kernel readily gives the same free port to consecutive bind(0) calls, and a
+    test usually asks for several ports before anything listens on them."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(100):
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no fresh free port")
 
 
 def check_binaries():
@@ -66,7 +77,8 @@ class Account:
 class Server:
     """One yerbad instance with its own directory, config, data and ports."""
 
-    def __init__(self, workdir, *, hosts=None, c2s=None, log_level="debug", ipv6=True):
+    def __init__(self, workdir, *, hosts=None, c2s=None, log_level="debug", ipv6=True,
+                 s2s=False, extra=""):
         check_binaries()
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +101,15 @@ class Server:
                 break
         if ipv6:
             self.ports["v6"] = free_port("::1")
+        if s2s:
+            # Server-to-server listeners: STARTTLS and direct TLS (XEP-0368).
+            for kind in ("s2s", "s2s-tls"):
+                port = free_port()
+                while port in self.ports.values():
+                    port = free_port()
+                self.ports[kind] = port
+        # Raw YAML appended to the config (e.g. an s2s: section).
+        self.extra = extra
         self.proc = None
         self._reader = None
         self._ready = threading.Event()
@@ -116,10 +137,14 @@ class Server:
         if "v6" in self.ports:
             lines.append('  - {type: c2s, tls: starttls, address: "::1", port: %d}'
                          % self.ports["v6"])
+        if "s2s" in self.ports:
+            lines.append('  - {type: s2s, address: "127.0.0.1", port: %d}' % self.ports["s2s"])
+            lines.append('  - {type: s2s, tls: direct, address: "127.0.0.1", port: %d}'
+                         % self.ports["s2s-tls"])
         lines.append("c2s:")
         for k, v in self.c2s.items():
             lines.append("  %s: %s" % (k, _yaml_scalar(v)))
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + self.extra
 
     def write_config(self, extra_hosts=()):
         self.config.write_text(self.config_text(extra_hosts))

@@ -107,8 +107,12 @@ class _TLSSocket:
     """pyOpenSSL connection over a non-blocking socket, with deadline-bounded I/O."""
 
     def __init__(self, sock, server_name, cafile=None, alpn=None, min_version=None,
-                 max_version=None, seclevel0=False):
+                 max_version=None, seclevel0=False, client_cert=None):
         ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        if client_cert:
+            # (certificate file, key file): what a server presents for SASL EXTERNAL.
+            ctx.use_certificate_chain_file(str(client_cert[0]))
+            ctx.use_privatekey_file(str(client_cert[1]))
         if seclevel0:
             # Let this client offer old protocol versions, to see the server refuse them.
             ctx.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
@@ -238,8 +242,9 @@ class RawXMPP:
 
     def __init__(self, host, port, *, direct_tls=False, server_name="localhost",
                  cafile=None, alpn=None, tls_max=None, tls_min=None, seclevel0=False,
-                 timeout=DEFAULT_TIMEOUT, rcvbuf=None, source=None):
+                 timeout=DEFAULT_TIMEOUT, rcvbuf=None, source=None, client_cert=None):
         self.timeout = timeout
+        self.client_cert = client_cert
         self.server_name = server_name
         self.cafile = cafile
         self.alpn_protos = alpn
@@ -283,7 +288,8 @@ class RawXMPP:
         self.sock.settimeout(None)
         self.tls = _TLSSocket(self.sock, self.server_name, cafile=self.cafile,
                               alpn=self.alpn_protos, min_version=self.tls_min,
-                              max_version=self.tls_max, seclevel0=self.seclevel0)
+                              max_version=self.tls_max, seclevel0=self.seclevel0,
+                              client_cert=self.client_cert)
         self.tls.handshake(self._deadline(None))
 
     def send(self, data, timeout=None):

@@ -474,7 +474,8 @@ TEST(type_errors)
     ASSERT_LOAD_ERROR("log_level: verbose\n",
                       "t.yaml:1: key 'log_level': expected one of debug, info, warn, error, got "
                       "'verbose'");
-    ASSERT_LOAD_ERROR("listeners:\n  - type: s2s\n", "t.yaml:2: key 'type': expected one of c2s");
+    ASSERT_LOAD_ERROR("listeners:\n  - type: bosh\n",
+                      "t.yaml:2: key 'type': expected one of c2s, component, s2s");
     ASSERT_LOAD_ERROR("listeners:\n  - {type: c2s, tls: yes}\n", "key 'tls': expected one of "
                                                                  "starttls, direct, got 'yes'");
     ASSERT_LOAD_ERROR("hosts:\n  - domain: a.example\n    resource_conflict: kick\n",
@@ -1046,6 +1047,52 @@ TEST(too_large)
     free(yaml);
 }
 
+TEST(s2s)
+{
+    struct buf err = BUF_INIT;
+    struct config *cfg = load("listeners:\n  - {type: s2s}\n  - {type: s2s, tls: direct}\n"
+                              "s2s:\n  require_tls: false\n  dns_servers: '127.0.0.1:5353'\n"
+                              "  idle_timeout: 60\n  remotes:\n"
+                              "    - {domain: B.Example, host: 127.0.0.1, port: 5299, "
+                              "trust: self-signed, auth: dialback}\n"
+                              "    - {domain: c.example, direct_tls: true}\n",
+                              &err);
+    ASSERT_NOT_NULL(cfg);
+    ASSERT_EQ(cfg->n_listeners, 2);
+    ASSERT_EQ(cfg->listeners[0].kind, LISTENER_S2S);
+    ASSERT_EQ(cfg->listeners[0].port, 5269);
+    ASSERT_EQ(cfg->listeners[1].port, 5270);
+    ASSERT_TRUE(cfg->s2s_enabled);
+    ASSERT_FALSE(cfg->s2s_require_tls);
+    ASSERT_STR_EQ(cfg->s2s_dns_servers, "127.0.0.1:5353");
+    ASSERT_EQ(cfg->s2s_idle_timeout_s, 60);
+    ASSERT_EQ(cfg->s2s_connect_timeout_s, 30);
+    ASSERT_EQ(cfg->s2s_max_queue, 1000);
+    const struct config_remote *r = config_find_remote(cfg, "b.example");
+    ASSERT_NOT_NULL(r);
+    ASSERT_STR_EQ(r->host, "127.0.0.1");
+    ASSERT_EQ(r->port, 5299);
+    ASSERT_EQ(r->trust, S2S_TRUST_SELF_SIGNED);
+    ASSERT_EQ(r->auth, S2S_AUTH_DIALBACK);
+    ASSERT_TRUE(r->require_tls);
+    r = config_find_remote(cfg, "C.EXAMPLE");
+    ASSERT_NOT_NULL(r);
+    ASSERT_NULL(r->host);
+    ASSERT_EQ(r->port, 5270);
+    ASSERT_EQ(r->trust, S2S_TRUST_CA);
+    ASSERT_NULL(config_find_remote(cfg, "d.example"));
+    config_free(cfg);
+    buf_fini(&err);
+    ASSERT_LOAD_ERROR("s2s:\n  remotes:\n    - {domain: b.example, port: 5299}\n",
+                      "t.yaml:3: key 'port' needs a 'host'");
+    ASSERT_LOAD_ERROR("s2s:\n  remotes:\n    - {domain: b.example, trust: maybe}\n",
+                      "key 'trust': expected one of ca, self-signed, dialback");
+    ASSERT_LOAD_ERROR("s2s:\n  remotes:\n    - {domain: b.example}\n    - {domain: B.example}\n",
+                      "duplicate remote 'b.example'");
+    ASSERT_LOAD_ERROR("s2s:\n  connect_timeout: 1\n", "connect_timeout");
+    ASSERT_LOAD_ERROR("s2s:\n  remotes:\n    - {host: 127.0.0.1}\n", "missing key 'domain'");
+}
+
 TEST(find_host)
 {
     struct config *cfg = config_load(NULL, NULL);
@@ -1100,4 +1147,4 @@ TEST_MAIN(TEST_CASE(defaults_without_file), TEST_CASE(empty_documents_give_defau
           TEST_CASE(registration_errors), TEST_CASE(reserved_usernames), TEST_CASE(contact),
           TEST_CASE(new_ranges), TEST_CASE(booleans), TEST_CASE(values_are_read_by_key_type),
           TEST_CASE(anchors_and_aliases), TEST_CASE(admin_socket_length), TEST_CASE(too_large),
-          TEST_CASE(find_host), TEST_CASE(allocation_failures))
+          TEST_CASE(find_host), TEST_CASE(s2s), TEST_CASE(allocation_failures))
