@@ -226,15 +226,58 @@ caps_ver(const struct xml_node *query, char out[29])
     buf_fini(&s);
 }
 
-/* The ver of a host as a client would compute it from our disco#info. */
+/* The ver of a host as a client would compute it from our disco#info. It goes into
+ * every client's stream features, and building the disco#info and hashing it costs
+ * more than the rest of the features together, so it is kept per host until the
+ * configuration changes (modules' features do not change while running). */
+struct caps_entry {
+    unsigned generation;
+    char ver[29];
+};
+static struct hashmap caps_cache; /* domain -> struct caps_entry */
+static bool caps_cache_ready;
+
 static void
 host_caps_ver(const char *domain, char out[29])
 {
+    if (!caps_cache_ready) {
+        hashmap_init(&caps_cache);
+        caps_cache_ready = true;
+    }
+    struct caps_entry *e = hashmap_get(&caps_cache, domain);
+    if (e != NULL && e->generation == server_config_generation()) {
+        memcpy(out, e->ver, sizeof e->ver);
+        return;
+    }
     struct stanza *q = stanza_new("query", NS_DISCO_INFO);
     struct event proto = {.id = EV_DISCO_INFO};
     build_host_info(stanza_root(q), domain, &proto);
     caps_ver(stanza_root(q), out);
     stanza_unref(q);
+    if (e == NULL) {
+        e = yb_calloc(1, sizeof *e);
+        if (hashmap_set(&caps_cache, domain, e) != 0) {
+            yb_free(e);
+            return;
+        }
+    }
+    e->generation = server_config_generation();
+    memcpy(e->ver, out, sizeof e->ver);
+}
+
+static void
+disco_unload(struct module *m)
+{
+    (void)m;
+    if (!caps_cache_ready)
+        return;
+    struct hashmap_iter it;
+    void *v;
+    hashmap_iter_init(&it, &caps_cache);
+    while (hashmap_iter_next(&it, NULL, &v))
+        yb_free(v);
+    hashmap_fini(&caps_cache);
+    caps_cache_ready = false;
 }
 
 /* ---- iq handlers: the host ---- */
@@ -440,4 +483,4 @@ MODULE_DEFINE(disco,
               .xeps = "0030@2.5rc3,0115@1.6.0,0128@1.0.1,0157@1.1.0",
               .notes = "XEP-0115: the server's own caps hash (sha-1) in c2s stream features; "
                        "XEP-0157: contact addresses from each host's contact settings",
-              .load = disco_load);
+              .load = disco_load, .unload = disco_unload);

@@ -20,6 +20,12 @@ server_config(void)
     return srv->cfg;
 }
 
+unsigned
+server_config_generation(void)
+{
+    return srv->config_generation;
+}
+
 bool
 host_is_admin(const char *domain, const char *bare_jid)
 {

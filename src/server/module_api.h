@@ -265,6 +265,9 @@ int module_storage_submit(struct storage_req *req);
 const struct config_host *host_config(const char *domain);
 /* The server-wide settings. Borrowed likewise. */
 const struct config *server_config(void);
+/* Changes whenever the configuration is reloaded: what a module derived from the
+ * settings (and cached) is stale once this differs from the value it was built at. */
+unsigned server_config_generation(void);
 /* True if bare_jid is listed in the host's admins. */
 bool host_is_admin(const char *domain, const char *bare_jid);
 /* Calls fn for every served domain. */

@@ -377,6 +377,7 @@ server_reload(struct server *s, struct buf *err)
     net_tls_clear_identities(s->net);
     struct config *old = s->cfg;
     s->cfg = ncfg;
+    s->config_generation++;
     if (load_tls_identities(ncfg) != 0) {
         buf_puts(err, "certificates of the new config do not load\n");
         net_tls_clear_identities(s->net);

@@ -129,6 +129,7 @@ struct module;
 struct server {
     uv_loop_t *loop;
     struct config *cfg;
+    unsigned config_generation; /* bumped by every successful reload */
     struct net *net;
     struct storage *storage;
     struct hashmap hosts; /* domain -> struct host */
