@@ -977,7 +977,16 @@ out_on_stanza(void *ud, struct conn *c, struct stanza *st)
         struct xml_node *cond = node_first_element(stanza_root(st));
         char why[96];
         snprintf(why, sizeof why, "stream error %s", cond ? cond->name : "?");
-        out_fail(o, SE_REMOTE_SERVER_NOT_FOUND, why);
+        if (o->state == OUT_READY) {
+            /* A link that was up ends (e.g. the remote shuts down): nothing waits on
+             * it, and the next stanza sets up a new one (RFC 6120 §4.9.1.1). */
+            log_info(o->who, "link %s -> %s ended by the remote: %s", o->local, o->remote, why);
+            o->state = OUT_CLOSING;
+            send_str(o->conn, "</stream:stream>");
+            conn_close(o->conn);
+        } else {
+            out_fail(o, SE_REMOTE_SERVER_NOT_FOUND, why);
+        }
     } else if (strcmp(ns, NS_TLS) == 0 && strcmp(name, "proceed") == 0) {
         conn_starttls(o->conn);
     } else if (strcmp(ns, NS_TLS) == 0) {
