@@ -590,9 +590,15 @@ after_parse(struct parser *p, enum XML_Status xs)
     return p->state == PS_FAILED ? PARSER_FAILED : PARSER_OK;
 }
 
+static XML_Parser expat_replayed(struct parser *p);
+
 static enum parser_status
 feed_expat(struct parser *p, const char *data, size_t len, bool is_final)
 {
+    if (p->xp == NULL && (p->xp = expat_replayed(p)) == NULL) {
+        fail(p, PARSER_E_NOMEM, "out of memory");
+        return PARSER_FAILED;
+    }
     size_t *saved = mm_counter;
     mm_counter = &p->expat_bytes;
     p->in_parse = true;
@@ -603,19 +609,22 @@ feed_expat(struct parser *p, const char *data, size_t len, bool is_final)
     return after_parse(p, xs);
 }
 
-/* Between stanzas, replaces a grown expat instance by a fresh one that is given the
- * synthetic header, so an idle stream keeps only a small parser. Best effort: on
- * failure the old instance carries on. */
-static void
-maybe_shrink(struct parser *p)
+/* Whether the stream sits between stanzas with nothing held: the only state in which
+ * expat can be replaced by a fresh instance given the synthetic header. */
+static bool
+between_stanzas(const struct parser *p)
 {
-    if (p->single || p->state != PS_OPEN || p->suspended || p->st != NULL || p->fed != p->mark ||
-        p->expat_bytes <= EXPAT_SHRINK_BYTES || p->synth == NULL)
-        return;
-    XML_Parser old = p->xp;
+    return !p->single && p->state == PS_OPEN && !p->suspended && !p->xp_suspended &&
+           p->st == NULL && p->fed == p->mark && p->synth != NULL && p->held_off >= p->held_len;
+}
+
+/* A fresh expat instance that has read the synthetic header, or NULL on OOM. */
+static XML_Parser
+expat_replayed(struct parser *p)
+{
     XML_Parser xp = expat_new(p);
     if (xp == NULL)
-        return;
+        return NULL;
     size_t *saved = mm_counter;
     mm_counter = &p->expat_bytes;
     p->replaying = true;
@@ -624,11 +633,38 @@ maybe_shrink(struct parser *p)
     mm_counter = saved;
     if (xs != XML_STATUS_OK) {
         expat_free(p, xp);
+        return NULL;
+    }
+    p->index_base = (long long)p->fed - (long long)p->synth_len;
+    return xp;
+}
+
+/* Between stanzas, replaces a grown expat instance by a fresh one that is given the
+ * synthetic header, so an idle stream keeps only a small parser. Best effort: on
+ * failure the old instance carries on. */
+static void
+maybe_shrink(struct parser *p)
+{
+    if (p->xp == NULL || !between_stanzas(p) || p->expat_bytes <= EXPAT_SHRINK_BYTES)
+        return;
+    long long base = p->index_base;
+    XML_Parser xp = expat_replayed(p);
+    if (xp == NULL) {
+        p->index_base = base;
         return;
     }
-    expat_free(p, old);
+    expat_free(p, p->xp);
     p->xp = xp;
-    p->index_base = (long long)p->fed - (long long)p->synth_len;
+}
+
+bool
+parser_idle(struct parser *p)
+{
+    if (p->xp == NULL || !between_stanzas(p))
+        return false;
+    expat_free(p, p->xp);
+    p->xp = NULL;
+    return true;
 }
 
 static int

@@ -68,6 +68,11 @@ enum parser_status parser_feed(struct parser *p, const char *data, size_t len);
 void parser_suspend(struct parser *p);
 /* Continues with the held bytes. */
 enum parser_status parser_resume(struct parser *p);
+/* For idle streams: between stanzas, with nothing held, frees the expat instance
+ * (about 10 KiB once it has parsed a few stanzas); the next parser_feed() rebuilds it
+ * from the stream header's namespace context, at the cost of parsing that header
+ * again. Returns true if it freed it. Must not be called from inside a callback. */
+bool parser_idle(struct parser *p);
 /* Starts a new stream (after STARTTLS or SASL success); held bytes are dropped.
  * Must not be called from inside a callback. Returns 0 or YB_ENOMEM. */
 int parser_reset(struct parser *p);

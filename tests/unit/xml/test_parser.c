@@ -690,6 +690,55 @@ TEST(memory_shrinks_between_stanzas)
     buf_fini(&b);
 }
 
+TEST(idle_streams_hold_no_expat)
+{
+    struct rec r;
+    ASSERT_NOT_NULL(rec_init(&r, NULL));
+    /* Not before the header is complete, nor inside a stanza. */
+    ASSERT_FALSE(parser_idle(r.p));
+    const char *hdr = "<stream:stream xmlns='jabber:client' xmlns:p='urn:p' "
+                      "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+    ASSERT_EQ(parser_feed(r.p, hdr, strlen(hdr)), PARSER_OK);
+    ASSERT_EQ(parser_feed(r.p, "<message><body>half", 19), PARSER_OK);
+    ASSERT_FALSE(parser_idle(r.p));
+    ASSERT_EQ(parser_feed(r.p, "</body></message>", 17), PARSER_OK);
+    ASSERT_EQ(r.n_stanzas, 1);
+    ASSERT_TRUE(parser_idle(r.p));
+    ASSERT_EQ(xml__parser_expat_bytes(r.p), 0);
+    ASSERT_FALSE(parser_idle(r.p)); /* already idle */
+    /* The next input rebuilds it with the header's namespace context: the prefix
+     * declared on the stream header still resolves, and limits and offsets hold. */
+    const char *more = "<p:x a='1'/><presence/>";
+    ASSERT_EQ(parser_feed(r.p, more, strlen(more)), PARSER_OK);
+    ASSERT_EQ(r.n_stanzas, 3);
+    ASSERT_TRUE(xml__parser_expat_bytes(r.p) > 0);
+    const char *tail = "<x xmlns='urn:p' a='1'/>\n<presence xmlns='jabber:client'/>\n";
+    ASSERT_STR_EQ(rec_log(&r) + r.log.len - strlen(tail), tail);
+    /* Idle again, then a bad stanza is still caught, and so is the stream end. */
+    ASSERT_TRUE(parser_idle(r.p));
+    ASSERT_EQ(parser_feed(r.p, "</stream:stream>", 16), PARSER_OK);
+    ASSERT_STR_EQ(rec_log(&r) + r.log.len - 6, "close\n");
+    rec_fini(&r);
+
+    ASSERT_NOT_NULL(rec_init(&r, NULL));
+    ASSERT_EQ(parser_feed(r.p, hdr, strlen(hdr)), PARSER_OK);
+    ASSERT_TRUE(parser_idle(r.p));
+    ASSERT_EQ(parser_feed(r.p, "<a><b></a>", 10), PARSER_FAILED);
+    ASSERT_EQ(r.last_error, PARSER_E_NOT_WELL_FORMED);
+    rec_fini(&r);
+
+    /* Rebuilding under OOM fails the stream cleanly. */
+    ASSERT_NOT_NULL(rec_init(&r, NULL));
+    ASSERT_EQ(parser_feed(r.p, hdr, strlen(hdr)), PARSER_OK);
+    ASSERT_TRUE(parser_idle(r.p));
+    yb_alloc_fail_after(0);
+    enum parser_status st = parser_feed(r.p, "<presence/>", 11);
+    yb_alloc_fail_after(-1);
+    ASSERT_EQ(st, PARSER_FAILED);
+    ASSERT_EQ(r.last_error, PARSER_E_NOMEM);
+    rec_fini(&r);
+}
+
 TEST(shrink_under_oom)
 {
     /* Replacing the expat instance is best effort: whichever allocation fails, the
@@ -825,5 +874,6 @@ TEST_MAIN(TEST_CASE(stream_events), TEST_CASE(stanza_tree_from_stream),
           TEST_CASE(encoding_must_be_utf8), TEST_CASE(not_well_formed), TEST_CASE(errors_are_final),
           TEST_CASE(limit_defaults), TEST_CASE(limit_stanza_size), TEST_CASE(limit_depth_and_attrs),
           TEST_CASE(limit_header), TEST_CASE(suspend_resume), TEST_CASE(reset),
-          TEST_CASE(memory_shrinks_between_stanzas), TEST_CASE(shrink_under_oom),
+          TEST_CASE(memory_shrinks_between_stanzas), TEST_CASE(idle_streams_hold_no_expat),
+          TEST_CASE(shrink_under_oom),
           TEST_CASE(stanza_parse_cases), TEST_CASE(oom))
