@@ -148,6 +148,31 @@ outbound_broadcast(struct session *s, struct stanza *st)
     }
 }
 
+/* limits.max_roster_items against subscriptions: a new contact beyond the limit
+ * (in_only: in the roster proper, for the user's own subscribe; otherwise every item
+ * kept, for requests from others, which are stored until answered) is refused, so
+ * neither the user nor a flood of requests from other (remote) JIDs can grow the
+ * stored roster without bound. Returns true when refused (the error is sent). */
+static bool
+roster_full(struct user *u, struct stanza *st, bool in_only, enum stanza_error_cond cond)
+{
+    size_t max = server_config()->max_roster_items;
+    size_t n = max > 0 ? roster_count(u, in_only) : 0;
+    if (max == 0 || n < max)
+        return false;
+    static struct limit_burst refusals;
+    uint64_t suppressed = 0;
+    stats_bump(in_only ? STAT_REFUSED_ROSTER_ITEMS : STAT_REFUSED_SUBSCRIPTIONS);
+    if (limit_burst_log(&refusals, &suppressed))
+        log_warn("presence",
+                 "%s subscription for %s refused: %zu items (max_roster_items); %llu such "
+                 "refusals not logged before",
+                 in_only ? "outgoing" : "incoming", user_bare(u), n,
+                 (unsigned long long)suppressed);
+    route_error(st, cond, "roster size limit reached");
+    return true;
+}
+
 static void
 outbound_subscription(struct session *s, struct stanza *st, const struct jid *to)
 {
@@ -158,6 +183,8 @@ outbound_subscription(struct session *s, struct stanza *st, const struct jid *to
     bool route_it = true;
     if (strcmp(type, "subscribe") == 0) {
         /* Appendix A.2.1 */
+        if ((it == NULL || !it->in_roster) && roster_full(u, st, true, SE_NOT_ALLOWED))
+            return;
         it = roster_ensure(u, contact);
         bool was_in = it->in_roster;
         if (!roster_item_has_to(it) && (!it->ask || !was_in)) {
@@ -271,6 +298,8 @@ inbound_subscription(struct user *u, struct stanza *st, const struct jid *from)
             send_current_presence(u, contact);
             return;
         }
+        if (it == NULL && roster_full(u, st, false, SE_RESOURCE_CONSTRAINT))
+            return;
         it = roster_ensure(u, contact);
         it->pending_in = true;
         struct stanza *stored = stanza_copy(st);

@@ -149,24 +149,16 @@ on_roster_set(struct iq_request *req, void *ud)
     size_t max_items = server_config()->max_roster_items;
     struct roster_item *old = roster_find(u, contact);
     if (max_items > 0 && (old == NULL || !old->in_roster)) {
-        size_t n = 0, pos = 0;
-        for (struct roster_item *r; (r = roster_next(u, &pos)) != NULL;)
-            n += r->in_roster;
+        size_t n = roster_count(u, true);
         if (n >= max_items) {
-            /* Logged once per burst: at most one line a minute. */
-            static uint64_t last_log_ms;
-            static unsigned long suppressed;
-            uint64_t now = clock_mono_ms();
-            if (last_log_ms == 0 || now - last_log_ms >= 60000) {
+            static struct limit_burst refusals;
+            uint64_t suppressed = 0;
+            stats_bump(STAT_REFUSED_ROSTER_ITEMS);
+            if (limit_burst_log(&refusals, &suppressed))
                 log_warn("roster",
-                         "roster set by %s refused: %zu items (max_roster_items); %lu such "
+                         "roster set by %s refused: %zu items (max_roster_items); %llu such "
                          "refusals not logged before",
-                         user_bare(u), n, suppressed);
-                suppressed = 0;
-            } else {
-                suppressed++;
-            }
-            last_log_ms = now;
+                         user_bare(u), n, (unsigned long long)suppressed);
             iq_reply_error(req, SE_NOT_ALLOWED, "roster size limit reached");
             jid_free(j);
             return HOOK_HANDLED;

@@ -181,6 +181,9 @@ cmd_stats(struct admin_client *c)
         (unsigned long long)st->refused_account_blocked, (unsigned long long)st->closed_stanza_rate,
         (unsigned long long)st->closed_byte_rate, (unsigned long long)st->closed_parser_limit,
         (unsigned long long)st->closed_output_overflow, (unsigned long long)st->refused_resources);
+    buf_printf(&c->out, "refused_roster_items: %llu\nrefused_subscriptions: %llu\n",
+               (unsigned long long)st->module_counters[STAT_REFUSED_ROSTER_ITEMS],
+               (unsigned long long)st->module_counters[STAT_REFUSED_SUBSCRIPTIONS]);
     buf_printf(&c->out, "components_connected: %zu\n", component_connected_count());
     buf_printf(&c->out, "s2s_streams: %zu\n", s2s_open_streams());
     finish(c, 0, NULL);

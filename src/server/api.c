@@ -20,6 +20,13 @@ server_config(void)
     return srv->cfg;
 }
 
+void
+stats_bump(enum stat_counter c)
+{
+    if (c < STAT__COUNT)
+        srv->stats.module_counters[c]++;
+}
+
 unsigned
 server_config_generation(void)
 {

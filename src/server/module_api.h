@@ -243,6 +243,9 @@ struct roster_item *roster_find(struct user *u, const char *contact);
 struct roster_item *roster_ensure(struct user *u, const char *contact);
 /* Iteration over every item (including pending-only ones). */
 struct roster_item *roster_next(struct user *u, size_t *pos);
+/* Items in u's roster: with in_only, those in the roster proper; otherwise every
+ * item kept for u, pending subscription requests included. */
+size_t roster_count(struct user *u, bool in_only);
 /* The current roster version string. Borrowed. */
 const char *roster_version(const struct user *u);
 /* Persists item (or deletes it when it is empty: not in roster and not pending),
@@ -257,6 +260,24 @@ const char *roster_sub_name(enum roster_sub s);
 
 /* Queues a storage request (see storage.h). Returns 0 or YB_ECLOSED. */
 int module_storage_submit(struct storage_req *req);
+
+/* ---- refusal counters (yerbactl stats) ---- */
+
+enum stat_counter {
+    STAT_REFUSED_ROSTER_ITEMS,  /* max_roster_items: roster sets and subscriptions refused */
+    STAT_REFUSED_SUBSCRIPTIONS, /* max_roster_items: inbound requests not stored */
+    STAT__COUNT,
+};
+/* Counts one refusal; shown by yerbactl stats. */
+void stats_bump(enum stat_counter c);
+/* A refusal happened under some limit; returns true when it should be logged (the
+ * first of a burst: none in the previous minute) and sets *suppressed to the number of
+ * refusals not logged since the previous line. b is the caller's state. */
+struct limit_burst {
+    uint64_t last_ms;
+    uint64_t suppressed;
+};
+bool limit_burst_log(struct limit_burst *b, uint64_t *suppressed);
 
 /* ---- configuration ---- */
 

@@ -110,16 +110,17 @@ struct server_stats {
     uint64_t auth_failures;
     uint64_t connections;
     /* Refusals by limit (docs/config.md "Limits"), shown by yerbactl stats. */
-    uint64_t refused_address_connections; /* max_connections_per_address */
-    uint64_t refused_connection_rate;     /* connections_per_minute / connection_burst */
-    uint64_t refused_unauthenticated;     /* max_unauthenticated_streams */
-    uint64_t refused_account_blocked;     /* logins refused while an account is blocked */
-    uint64_t accounts_blocked;            /* blocks started (account_max_failures) */
-    uint64_t closed_stanza_rate;          /* stanzas_per_second / stanza_burst */
-    uint64_t closed_byte_rate;            /* bytes_per_second / byte_burst */
-    uint64_t closed_parser_limit;         /* stanza size, depth, attributes, header size */
-    uint64_t closed_output_overflow;      /* max_output_size */
-    uint64_t refused_resources;           /* max_resources */
+    uint64_t refused_address_connections;  /* max_connections_per_address */
+    uint64_t refused_connection_rate;      /* connections_per_minute / connection_burst */
+    uint64_t refused_unauthenticated;      /* max_unauthenticated_streams */
+    uint64_t refused_account_blocked;      /* logins refused while an account is blocked */
+    uint64_t accounts_blocked;             /* blocks started (account_max_failures) */
+    uint64_t closed_stanza_rate;           /* stanzas_per_second / stanza_burst */
+    uint64_t closed_byte_rate;             /* bytes_per_second / byte_burst */
+    uint64_t closed_parser_limit;          /* stanza size, depth, attributes, header size */
+    uint64_t closed_output_overflow;       /* max_output_size */
+    uint64_t refused_resources;            /* max_resources */
+    uint64_t module_counters[STAT__COUNT]; /* enum stat_counter, bumped by modules */
     int64_t started_us;
 };
 
@@ -179,14 +180,6 @@ void c2s_housekeeping(void);
 void c2s_fini(void);
 /* The stream authenticated: it no longer counts as unauthenticated. */
 void c2s_authenticated(struct session *s);
-/* A refusal happened under limit what; returns true when it should be logged (the
- * first of a burst: none in the previous minute) and sets *suppressed to the number of
- * refusals not logged since the previous line. b is the caller's state. */
-struct limit_burst {
-    uint64_t last_ms;
-    uint64_t suppressed;
-};
-bool limit_burst_log(struct limit_burst *b, uint64_t *suppressed);
 
 /* sasl.c: the SASL exchange of a c2s stream (RFC 6120 §6) */
 void sasl_handle(struct session *s, struct stanza *st);

@@ -447,6 +447,17 @@ roster_next(struct user *u, size_t *pos)
     return v;
 }
 
+size_t
+roster_count(struct user *u, bool in_only)
+{
+    if (!in_only)
+        return hashmap_count(&u->roster);
+    size_t n = 0, pos = 0;
+    for (struct roster_item *r; (r = roster_next(u, &pos)) != NULL;)
+        n += r->in_roster;
+    return n;
+}
+
 const char *
 roster_version(const struct user *u)
 {

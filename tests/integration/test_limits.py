@@ -302,6 +302,41 @@ async def test_roster_size(make):
     assert log_count(server, "(max_roster_items)") == 1, server.log_tail()
 
 
+async def test_roster_size_against_subscriptions(make):
+    # Requests from others are stored until answered: a flood of them from many JIDs
+    # must not grow the stored roster past the limit either.
+    server = make({"max_roster_items": 3})
+    target = await connect(server, server.new_account(), "t")
+    senders = [await connect(server, server.new_account(), "s%d" % i) for i in range(5)]
+    for s in senders[:3]:
+        s.send_presence_now(to=target.bare, ptype="subscribe")
+        await target.presences.get(lambda p, s=s: p.type == "subscribe" and p.frm == s.bare,
+                                   what="request from %s" % s.bare)
+    for s in senders[3:]:
+        s.send_presence_now(to=target.bare, ptype="subscribe")
+    # The refusal goes back as a resource-constraint presence error to the
+    # requester's bare JID, which RFC 6121 servers do not deliver to clients; what
+    # shows is that the request is neither delivered nor stored.
+    await target.presences.none(lambda p: p.type == "subscribe" and p.frm in
+                                (senders[3].bare, senders[4].bare), what="refused requests")
+    st = stats(server)
+    assert st["refused_subscriptions"] == 2, st
+    target2 = await connect(server, target.account, "t2")
+    await target2.presences.none(lambda p: p.type == "subscribe" and p.frm in
+                                 (senders[3].bare, senders[4].bare), what="stored requests")
+    # The user's own subscribe beyond the limit is refused too (three pending items
+    # are not in the roster proper, so three of the user's own fit first).
+    for i in range(3):
+        target.send_presence_now(to="x%d@example.net" % i, ptype="subscribe")
+        await target.push_for("x%d@example.net" % i)
+    target.send_presence_now(to="x3@example.net", ptype="subscribe")
+    err = await target.presences.get(lambda p: p.type == "error", what="refusal")
+    assert err.error == "not-allowed", err
+    assert "x3@example.net" not in await target.roster_get()
+    assert stats(server)["refused_roster_items"] == 1
+    assert log_count(server, "(max_roster_items)") >= 1, server.log_tail()
+
+
 async def test_resources_per_account(make):
     hosts = [{"domain": "localhost", "max_resources": 2}, {"domain": "example.net"}]
     server = make({}, hosts=hosts)
