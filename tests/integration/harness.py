@@ -78,7 +78,7 @@ class Server:
     """One yerbad instance with its own directory, config, data and ports."""
 
     def __init__(self, workdir, *, hosts=None, c2s=None, log_level="debug", ipv6=True,
-                 s2s=False, extra=""):
+                 s2s=False, extra="", s2s_address="127.0.0.1"):
         check_binaries()
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -104,10 +104,11 @@ class Server:
         if s2s:
             # Server-to-server listeners: STARTTLS and direct TLS (XEP-0368).
             for kind in ("s2s", "s2s-tls"):
-                port = free_port()
+                port = free_port(s2s_address)
                 while port in self.ports.values():
                     port = free_port()
                 self.ports[kind] = port
+        self.s2s_address = s2s_address
         # Raw YAML appended to the config (e.g. an s2s: section).
         self.extra = extra
         self.proc = None
@@ -123,6 +124,8 @@ class Server:
         lines = ["# written by tests/integration/harness.py",
                  "data_dir: ./data",
                  "log_level: %s" % self.log_level,
+                 # The whole suite can run with I/O threads (docs/internals/threads.md).
+                 "io_threads: %d" % int(os.environ.get("YERBA_TEST_IO_THREADS", "0")),
                  "hosts:"]
         for h in list(self.hosts) + list(extra_hosts):
             first = True
@@ -138,9 +141,10 @@ class Server:
             lines.append('  - {type: c2s, tls: starttls, address: "::1", port: %d}'
                          % self.ports["v6"])
         if "s2s" in self.ports:
-            lines.append('  - {type: s2s, address: "127.0.0.1", port: %d}' % self.ports["s2s"])
-            lines.append('  - {type: s2s, tls: direct, address: "127.0.0.1", port: %d}'
-                         % self.ports["s2s-tls"])
+            lines.append('  - {type: s2s, address: "%s", port: %d}'
+                         % (self.s2s_address, self.ports["s2s"]))
+            lines.append('  - {type: s2s, tls: direct, address: "%s", port: %d}'
+                         % (self.s2s_address, self.ports["s2s-tls"]))
         lines.append("c2s:")
         for k, v in self.c2s.items():
             lines.append("  %s: %s" % (k, _yaml_scalar(v)))

@@ -25,8 +25,8 @@ NS_SERVER = "jabber:server"
 NS_DB = "jabber:server:dialback"
 
 
-def remote(domain, port, **kw):
-    entry = "    - {domain: %s, host: 127.0.0.1, port: %d" % (domain, port)
+def remote(domain, port, host="127.0.0.1", **kw):
+    entry = "    - {domain: %s, host: \"%s\", port: %d" % (domain, host, port)
     for k, v in kw.items():
         entry += ", %s: %s" % (k, v)
     return entry + "}\n"
@@ -42,12 +42,12 @@ def s2s_section(*remotes, **settings):
 
 
 def pair(make_server, a_remote=None, b_remote=None, a_settings=None, b_settings=None,
-         port_kind="s2s"):
+         port_kind="s2s", prefix=""):
     """Two started servers, a.example and b.example, each told where the other is."""
-    a = make_server("a", start=False, hosts=[{"domain": "a.example", "offline_quota": 100}],
-                    s2s=True)
-    b = make_server("b", start=False, hosts=[{"domain": "b.example", "offline_quota": 100}],
-                    s2s=True)
+    a = make_server(prefix + "a", start=False,
+                    hosts=[{"domain": "a.example", "offline_quota": 100}], s2s=True)
+    b = make_server(prefix + "b", start=False,
+                    hosts=[{"domain": "b.example", "offline_quota": 100}], s2s=True)
     ar = dict(trust="self-signed")
     ar.update(a_remote or {})
     br = dict(trust="self-signed")
@@ -397,3 +397,101 @@ async def test_federation_off(make_server):
     ca.msg("x@b.example", "no federation")
     err = await ca.messages.get(lambda s: s.type == "error", what="bounce")
     assert err.error == "remote-server-not-found"
+
+
+async def test_ipv6_links(make_server):
+    a = make_server("a", start=False, hosts=[{"domain": "a.example"}], s2s=True,
+                    s2s_address="::1")
+    b = make_server("b", start=False, hosts=[{"domain": "b.example"}], s2s=True,
+                    s2s_address="::1")
+    a.extra = s2s_section(remote("b.example", b.ports["s2s"], host="::1", trust="self-signed"))
+    b.extra = s2s_section(remote("a.example", a.ports["s2s"], host="::1", trust="self-signed"))
+    a.write_config()
+    b.write_config()
+    a.start()
+    b.start()
+    ca, cb = await users(a, b)
+    ca.msg(cb.jid, "over IPv6")
+    await cb.message_with("over IPv6")
+    cb.msg(ca.jid, "and back over IPv6")
+    await ca.message_with("and back over IPv6")
+    out = [l for l in links(a) if l["dir"] == "out"][0]
+    assert out["peer"].startswith("[::1]:"), out
+    inc = [l for l in links(a) if l["dir"] == "in"][0]
+    assert inc["peer"].startswith("[::1]:"), inc
+
+
+def server_auth_only_cert(domain, directory):
+    """A self-signed EC P-256 certificate for domain whose extended key usage is
+    serverAuth alone, as public CAs now issue them (XEP-0178 §3 must accept it)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    directory.mkdir(parents=True, exist_ok=True)
+    crt, pem = directory / ("%s.crt" % domain), directory / ("%s.key" % domain)
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    return crt, pem
+
+
+async def test_server_auth_only_certificate_for_external(make_server):
+    a = make_server("a", start=False, s2s=True, hosts=[{"domain": "a.example"}])
+    # Where yerbad looks for the host's certificate (and the test clients trust it).
+    crt, _ = server_auth_only_cert("a.example", a.data_dir / "certs")
+    b = make_server("b", start=False, hosts=[{"domain": "b.example"}], s2s=True)
+    a.extra = s2s_section(remote("b.example", b.ports["s2s"], trust="self-signed",
+                                 auth="external"))
+    # b really verifies it: the certificate is b's only trusted CA, and trust is "ca",
+    # so a client certificate refused for its purpose would fail the chain check.
+    b.extra = s2s_section(remote("a.example", a.ports["s2s"], trust="ca"), ca_file=str(crt))
+    a.write_config()
+    b.write_config()
+    a.start()
+    b.start()
+    ca = await connect(a, a.new_account(domain="a.example"), "a")
+    cb = await connect(b, b.new_account(domain="b.example"), "b")
+    ca.msg(cb.jid, "server-auth-only certificate")
+    await cb.message_with("server-auth-only certificate")
+    inc = [l for l in links(b) if l["dir"] == "in"][0]
+    assert inc["auth"] == "EXTERNAL", inc
+
+
+async def test_plaintext_only_where_allowed(make_server):
+    # b allows a.example without TLS (and trusts it by dialback); a raw peer that
+    # never starts TLS can then authenticate by dialback... for a domain whose real
+    # server (a) confirms the key, and only then. With the default (TLS required),
+    # the same peer is refused.
+    a, b = pair(make_server, b_remote={"trust": "dialback", "require_tls": "false"})
+    r = s2s_raw(b)
+    r.send(s2s_header())
+    r.read_header()
+    f = r.read_features()
+    assert f.find(q("starttls", NS_TLS)) is not None
+    assert f.find(q("starttls", NS_TLS)).find(q("required", NS_TLS)) is None
+    r.send("<db:result from='a.example' to='b.example'>%s</db:result>" % ("1" * 64))
+    el = r.expect(lambda e: e.tag == "{%s}result" % NS_DB, timeout=15, what="db:result")
+    assert el.get("type") == "invalid", rawxmpp.tostr(el)  # a never made that key
+
+    c, d = pair(make_server, prefix="strict-")  # defaults: TLS required
+    r2 = s2s_raw(d)
+    r2.send(s2s_header())
+    r2.read_header()
+    f = r2.read_features()
+    assert f.find(q("starttls", NS_TLS)).find(q("required", NS_TLS)) is not None
+    r2.send("<db:result from='a.example' to='b.example'>%s</db:result>" % ("1" * 64))
+    assert r2.expect_stream_error() == "policy-violation"
