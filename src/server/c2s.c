@@ -35,6 +35,26 @@ static struct limit_burst rate_log;   /* stanza and byte rate closes, all sessio
 static struct limit_burst parser_log; /* parser limits, all sessions */
 static struct limit_burst overflow_log;
 
+enum stream_error_cond
+parse_error_condition(enum parser_error err)
+{
+    switch (err) {
+    case PARSER_E_NOT_WELL_FORMED:
+        break;
+    case PARSER_E_RESTRICTED_XML:
+        return STE_RESTRICTED_XML;
+    case PARSER_E_POLICY:
+        return STE_POLICY_VIOLATION; /* size, depth, attribute and header limits */
+    case PARSER_E_BAD_FORMAT:
+        return STE_BAD_FORMAT;
+    case PARSER_E_NOMEM:
+        return STE_INTERNAL_SERVER_ERROR;
+    case PARSER_E_UNSUPPORTED_ENCODING:
+        return STE_UNSUPPORTED_ENCODING;
+    }
+    return STE_NOT_WELL_FORMED;
+}
+
 bool
 limit_burst_log(struct limit_burst *b, uint64_t *suppressed)
 {
@@ -620,14 +640,6 @@ on_parse_error(void *ud, struct conn *c, enum parser_error err, const char *deta
 {
     (void)c;
     struct session *s = ud;
-    static const enum stream_error_cond map[] = {
-        [PARSER_E_NOT_WELL_FORMED] = STE_NOT_WELL_FORMED,
-        [PARSER_E_RESTRICTED_XML] = STE_RESTRICTED_XML,
-        [PARSER_E_POLICY] = STE_POLICY_VIOLATION,
-        [PARSER_E_BAD_FORMAT] = STE_BAD_FORMAT,
-        [PARSER_E_NOMEM] = STE_INTERNAL_SERVER_ERROR,
-        [PARSER_E_UNSUPPORTED_ENCODING] = STE_UNSUPPORTED_ENCODING,
-    };
     log_info(s->who, "bad input from %s: %s", conn_peer_ip(s->conn), detail ? detail : "");
     if (err == PARSER_E_POLICY) {
         /* max_stanza_size, max_xml_depth, max_attributes, max_stream_header_size */
@@ -637,7 +649,7 @@ on_parse_error(void *ud, struct conn *c, enum parser_error err, const char *deta
             log_warn(s->who, "input limit exceeded by %s: %s; %llu such closes not logged before",
                      conn_peer_ip(s->conn), detail ? detail : "", (unsigned long long)supp);
     }
-    c2s_stream_error(s, map[err], NULL);
+    c2s_stream_error(s, parse_error_condition(err), NULL);
 }
 
 static void

@@ -320,29 +320,8 @@ static void
 on_parse_error(void *ud, struct conn *c, enum parser_error err, const char *detail)
 {
     struct comp_stream *cs = ud;
-    enum stream_error_cond cond = STE_NOT_WELL_FORMED;
-    switch (err) {
-    case PARSER_E_NOT_WELL_FORMED:
-        cond = STE_NOT_WELL_FORMED;
-        break;
-    case PARSER_E_RESTRICTED_XML:
-        cond = STE_RESTRICTED_XML;
-        break;
-    case PARSER_E_POLICY:
-        cond = STE_POLICY_VIOLATION;
-        break;
-    case PARSER_E_BAD_FORMAT:
-        cond = STE_BAD_FORMAT;
-        break;
-    case PARSER_E_NOMEM:
-        cond = STE_INTERNAL_SERVER_ERROR;
-        break;
-    case PARSER_E_UNSUPPORTED_ENCODING:
-        cond = STE_UNSUPPORTED_ENCODING;
-        break;
-    }
     log_info(cs->who, "bad input from %s: %s", conn_peer_ip(c), detail ? detail : "");
-    stream_error(cs, cond, NULL);
+    stream_error(cs, parse_error_condition(err), NULL);
 }
 
 static void

@@ -1522,26 +1522,39 @@ host_item(struct ctx *c, const yaml_node_t *node, void *elem, const size_t *line
     check_unique(c, state, h->domain, key_line(&host_section, lines, "domain"), "host");
 }
 
+/* A list of mappings that fills an array of struct config: allocates it (count
+ * elements of elem_size at *array, n at *count) and parses each item, checking
+ * uniqueness with each_item. Returns the number of elements (0: none, or an error). */
+static size_t
+parse_objects(struct ctx *c, const struct key *k, const yaml_node_t *kn, const yaml_node_t *v,
+              void **array, size_t *count, size_t elem_size,
+              void (*each_item)(struct ctx *, const yaml_node_t *, void *, const size_t *, void *))
+{
+    size_t n = list_length(c, k, kn, v);
+    if (n == 0)
+        return 0;
+    if ((*array = yb_calloc(n, elem_size)) == NULL) {
+        ctx_oom(c);
+        return 0;
+    }
+    *count = n;
+    struct hashmap seen;
+    hashmap_init(&seen);
+    parse_list(c, k, v, *array, elem_size, each_item, &seen);
+    hashmap_fini(&seen);
+    return n;
+}
+
 static void
 parse_hosts(struct ctx *c, const struct key *k, const yaml_node_t *kn, const yaml_node_t *v,
             void *obj)
 {
     struct config *cfg = obj;
-    size_t n = list_length(c, k, kn, v);
-    if (n == 0) {
-        if (v->type == YAML_SEQUENCE_NODE)
-            ctx_error(c, value_line(kn, v), "key 'hosts': at least one host is needed");
-        return;
-    }
-    if ((cfg->hosts = yb_calloc(n, sizeof *cfg->hosts)) == NULL) {
-        ctx_oom(c);
-        return;
-    }
-    cfg->n_hosts = n;
-    struct hashmap seen;
-    hashmap_init(&seen);
-    parse_list(c, k, v, cfg->hosts, sizeof *cfg->hosts, host_item, &seen);
-    hashmap_fini(&seen);
+    void *arr = NULL;
+    if (parse_objects(c, k, kn, v, &arr, &cfg->n_hosts, sizeof *cfg->hosts, host_item) == 0 &&
+        v->type == YAML_SEQUENCE_NODE && v->data.sequence.items.start == v->data.sequence.items.top)
+        ctx_error(c, value_line(kn, v), "key 'hosts': at least one host is needed");
+    cfg->hosts = arr;
 }
 
 static void
@@ -1568,19 +1581,9 @@ parse_listeners(struct ctx *c, const struct key *k, const yaml_node_t *kn, const
                 void *obj)
 {
     struct config *cfg = obj;
-    /* An empty list is allowed: a server reachable only through its admin socket. */
-    size_t n = list_length(c, k, kn, v);
-    if (n == 0)
-        return;
-    if ((cfg->listeners = yb_calloc(n, sizeof *cfg->listeners)) == NULL) {
-        ctx_oom(c);
-        return;
-    }
-    cfg->n_listeners = n;
-    struct hashmap seen;
-    hashmap_init(&seen);
-    parse_list(c, k, v, cfg->listeners, sizeof *cfg->listeners, listener_item, &seen);
-    hashmap_fini(&seen);
+    void *arr = NULL;
+    parse_objects(c, k, kn, v, &arr, &cfg->n_listeners, sizeof *cfg->listeners, listener_item);
+    cfg->listeners = arr;
 }
 
 static void
@@ -1596,18 +1599,9 @@ parse_components(struct ctx *c, const struct key *k, const yaml_node_t *kn, cons
                  void *obj)
 {
     struct config *cfg = obj;
-    size_t n = list_length(c, k, kn, v);
-    if (n == 0)
-        return;
-    if ((cfg->components = yb_calloc(n, sizeof *cfg->components)) == NULL) {
-        ctx_oom(c);
-        return;
-    }
-    cfg->n_components = n;
-    struct hashmap seen;
-    hashmap_init(&seen);
-    parse_list(c, k, v, cfg->components, sizeof *cfg->components, component_item, &seen);
-    hashmap_fini(&seen);
+    void *arr = NULL;
+    parse_objects(c, k, kn, v, &arr, &cfg->n_components, sizeof *cfg->components, component_item);
+    cfg->components = arr;
 }
 
 static void
@@ -1635,18 +1629,9 @@ parse_remotes(struct ctx *c, const struct key *k, const yaml_node_t *kn, const y
               void *obj)
 {
     struct config *cfg = obj;
-    size_t n = list_length(c, k, kn, v);
-    if (n == 0)
-        return;
-    if ((cfg->remotes = yb_calloc(n, sizeof *cfg->remotes)) == NULL) {
-        ctx_oom(c);
-        return;
-    }
-    cfg->n_remotes = n;
-    struct hashmap seen;
-    hashmap_init(&seen);
-    parse_list(c, k, v, cfg->remotes, sizeof *cfg->remotes, remote_item, &seen);
-    hashmap_fini(&seen);
+    void *arr = NULL;
+    parse_objects(c, k, kn, v, &arr, &cfg->n_remotes, sizeof *cfg->remotes, remote_item);
+    cfg->remotes = arr;
 }
 
 /* Once the hosts are known: a component may not take a host's domain (the router

@@ -647,16 +647,8 @@ in_on_parse_error(void *ud, struct conn *c, enum parser_error err, const char *d
 {
     (void)c;
     struct s2s_in *in = ud;
-    static const enum stream_error_cond map[] = {
-        [PARSER_E_NOT_WELL_FORMED] = STE_NOT_WELL_FORMED,
-        [PARSER_E_RESTRICTED_XML] = STE_RESTRICTED_XML,
-        [PARSER_E_POLICY] = STE_POLICY_VIOLATION,
-        [PARSER_E_BAD_FORMAT] = STE_BAD_FORMAT,
-        [PARSER_E_NOMEM] = STE_INTERNAL_SERVER_ERROR,
-        [PARSER_E_UNSUPPORTED_ENCODING] = STE_UNSUPPORTED_ENCODING,
-    };
     log_info(in->who, "bad input from %s: %s", conn_peer_ip(in->conn), detail ? detail : "");
-    in_stream_error(in, map[err], NULL);
+    in_stream_error(in, parse_error_condition(err), NULL);
 }
 
 static void

@@ -181,6 +181,10 @@ void c2s_fini(void);
 /* The stream authenticated: it no longer counts as unauthenticated. */
 void c2s_authenticated(struct session *s);
 
+/* The stream error that answers a parser error (RFC 6120 §4.9.3), for c2s, s2s and
+ * component streams alike. */
+enum stream_error_cond parse_error_condition(enum parser_error err);
+
 /* sasl.c: the SASL exchange of a c2s stream (RFC 6120 §6) */
 void sasl_handle(struct session *s, struct stanza *st);
 /* Abandons an exchange in progress (the stream closed). */
