@@ -83,6 +83,8 @@ struct s2s_out {
     bool sasl_tried;
     bool sasl_ok;
     bool dialback_sent;
+    bool peer_dialback; /* the remote offered dialback (so it may take more domains) */
+    bool no_piggyback;  /* a ride was refused: this link opens its own stream */
     bool header_seen;
     bool failed;          /* bounced: nothing more is queued on this link */
     bool direct_override; /* s2s.remotes says direct TLS for its static host */
@@ -93,6 +95,11 @@ struct s2s_out {
     uint64_t deadline_ms;     /* setup deadline, then the idle deadline */
     uint64_t n_out, n_in;
     enum stanza_error_cond fail_cond;
+    /* XEP-0220 §4.3: a link for another of our domains to the same remote may ride on
+     * this one's stream (authenticated by its own dialback) instead of connecting. */
+    struct s2s_out *carrier; /* the link whose stream carries ours, or NULL */
+    struct list_node riders; /* links riding on this one */
+    struct list_node ride;   /* in carrier->riders */
 };
 
 enum in_state {
@@ -737,6 +744,8 @@ out_send_stanza(struct s2s_out *o, struct stanza *st)
 {
     o->n_out++;
     o->deadline_ms = now_ms() + (uint64_t)srv->cfg->s2s_idle_timeout_s * 1000;
+    if (o->carrier != NULL)
+        o->carrier->deadline_ms = o->deadline_ms;
     conn_send(o->conn, st);
 }
 
@@ -769,6 +778,7 @@ out_fail_verifies(struct s2s_out *o, const char *cond)
 static void
 out_free(struct s2s_out *o)
 {
+    list_remove(&o->ride);
     hashmap_remove(&outs, o->key);
     if (o->query != NULL)
         resolve_cancel(o->query);
@@ -801,7 +811,7 @@ out_fail(struct s2s_out *o, enum stanza_error_cond cond, const char *why)
     }
     out_fail_verifies(o, cond == SE_REMOTE_SERVER_TIMEOUT ? "remote-server-timeout"
                                                           : "remote-server-not-found");
-    if (o->conn != NULL) {
+    if (o->conn != NULL && o->carrier == NULL) {
         o->state = OUT_CLOSING;
         send_str(o->conn, "</stream:stream>");
         conn_close(o->conn);
@@ -874,6 +884,43 @@ out_send_db_result(struct s2s_out *o)
     o->method = "dialback";
 }
 
+/* The link riding on o's stream for our domain local, or NULL. */
+static struct s2s_out *
+out_rider(struct s2s_out *o, const char *local)
+{
+    struct list_node *n;
+    LIST_FOREACH(n, &o->riders)
+    {
+        struct s2s_out *r = LIST_ENTRY(n, struct s2s_out, ride);
+        if (strcmp(r->local, local) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+static void out_start_own(struct s2s_out *o);
+
+/* A ride is over (refused, or the carrier's stream ended): the rider opens its own
+ * stream if it still has work, else it is forgotten. */
+static void
+out_drop_ride(struct s2s_out *r, const char *why)
+{
+    list_remove(&r->ride);
+    r->carrier = NULL;
+    r->conn = NULL;
+    if (r->state == OUT_READY || r->failed || srv->stopping) {
+        log_info(r->who, "link %s -> %s closed (%s)", r->local, r->remote, why);
+        out_free(r);
+        return;
+    }
+    log_info(r->who, "piggybacking %s -> %s ended (%s): opening a stream", r->local, r->remote,
+             why);
+    r->no_piggyback = true;
+    r->state = OUT_RESOLVING;
+    r->method = "none";
+    out_start_own(r);
+}
+
 static void
 out_handle_features(struct s2s_out *o, struct stanza *st)
 {
@@ -896,6 +943,7 @@ out_handle_features(struct s2s_out *o, struct stanza *st)
         out_fail(o, SE_REMOTE_SERVER_NOT_FOUND, why);
         return;
     }
+    o->peer_dialback = node_child(root, "dialback", NS_DIALBACK_FEATURE) != NULL;
     out_send_verifies(o);
     bool external = false;
     struct xml_node *mechs = node_child(root, "mechanisms", NS_SASL);
@@ -927,6 +975,11 @@ out_handle_features(struct s2s_out *o, struct stanza *st)
 static void
 out_handle_db_verify(struct s2s_out *o, struct stanza *st)
 {
+    /* Verifications asked by a rider come back on the carrier's stream. */
+    const char *to = stanza_attr(st, "to");
+    struct s2s_out *r = to != NULL && strcmp(to, o->local) != 0 ? out_rider(o, to) : NULL;
+    if (r != NULL)
+        o = r;
     const char *id = stanza_attr(st, "id");
     const char *type = stanza_attr(st, "type");
     struct list_node *n;
@@ -996,10 +1049,20 @@ out_on_stanza(void *ud, struct conn *c, struct stanza *st)
             out_send_db_result(o);
     } else if (strcmp(ns, NS_DIALBACK) == 0 && strcmp(name, "result") == 0) {
         const char *type = stanza_attr(st, "type");
-        if (type != NULL && strcmp(type, "valid") == 0 && o->state != OUT_READY)
+        const char *to = stanza_attr(st, "to");
+        bool valid = type != NULL && strcmp(type, "valid") == 0;
+        struct s2s_out *r = to != NULL && strcmp(to, o->local) != 0 ? out_rider(o, to) : NULL;
+        if (r != NULL) {
+            /* The answer for a domain riding on this stream. */
+            if (valid && r->state != OUT_READY)
+                out_ready(r);
+            else if (!valid)
+                out_drop_ride(r, "the remote refused it");
+        } else if (valid && o->state != OUT_READY) {
             out_ready(o);
-        else if (type == NULL || strcmp(type, "valid") != 0)
+        } else if (!valid) {
             out_fail(o, SE_REMOTE_SERVER_NOT_FOUND, "dialback refused");
+        }
     } else if (strcmp(ns, NS_DIALBACK) == 0 && strcmp(name, "verify") == 0) {
         out_handle_db_verify(o, st);
     } else {
@@ -1081,6 +1144,8 @@ out_on_closed(void *ud, struct conn *c, enum conn_close_reason why)
     (void)c;
     struct s2s_out *o = ud;
     o->conn = NULL;
+    while (!list_is_empty(&o->riders))
+        out_drop_ride(LIST_ENTRY(o->riders.next, struct s2s_out, ride), "its carrier closed");
     if (srv->stopping || o->failed || o->state == OUT_READY || o->state == OUT_CLOSING) {
         log_info(o->who, "link %s -> %s closed (%llu stanzas out)", o->local, o->remote,
                  (unsigned long long)o->n_out);
@@ -1176,8 +1241,48 @@ get_resolver(void)
     return resolver;
 }
 
+/* XEP-0220 §4.3: a link to a remote that one of our other domains already has a
+ * stream to, which took dialback there, asks to ride on it. */
+static bool
+out_piggyback(struct s2s_out *o)
+{
+    if (o->no_piggyback || o->auth == S2S_AUTH_EXTERNAL)
+        return false;
+    struct hashmap_iter it;
+    void *v;
+    hashmap_iter_init(&it, &outs);
+    while (hashmap_iter_next(&it, NULL, &v)) {
+        struct s2s_out *c = v;
+        if (c == o || c->carrier != NULL || c->state != OUT_READY || c->conn == NULL ||
+            !c->peer_dialback || strcmp(c->remote, o->remote) != 0 || (o->require_tls && !c->tls))
+            continue;
+        o->carrier = c;
+        list_insert_tail(&c->riders, &o->ride);
+        o->conn = c->conn;
+        o->tls = c->tls;
+        snprintf(o->tls_version, sizeof o->tls_version, "%s", c->tls_version);
+        snprintf(o->peer, sizeof o->peer, "%s", c->peer);
+        snprintf(o->peer_stream_id, sizeof o->peer_stream_id, "%s", c->peer_stream_id);
+        o->state = OUT_NEGOTIATING;
+        log_info(o->who, "link %s -> %s rides on the stream of %s", o->local, o->remote, c->local);
+        out_send_verifies(o);
+        out_send_db_result(o);
+        o->method = "dialback (piggyback)";
+        return true;
+    }
+    return false;
+}
+
 static void
 out_start(struct s2s_out *o)
+{
+    if (out_piggyback(o))
+        return;
+    out_start_own(o);
+}
+
+static void
+out_start_own(struct s2s_out *o)
 {
     const struct config_remote *r = config_find_remote(srv->cfg, o->remote);
     struct resolver *res = get_resolver();
@@ -1216,6 +1321,8 @@ out_get(const char *local, const char *remote, bool *created)
     o->remote = yb_strdup(remote);
     snprintf(o->who, sizeof o->who, "s2s-out#%lu", ++srv->next_id);
     list_init(&o->verifies);
+    list_init(&o->riders);
+    list_init(&o->ride);
     remote_settings(remote, &o->trust, &o->auth, &o->require_tls);
     o->state = OUT_RESOLVING;
     o->method = "none";
@@ -1310,7 +1417,10 @@ s2s_housekeeping(void)
                 continue;
             if (o->state != OUT_READY) {
                 out_fail(o, SE_REMOTE_SERVER_TIMEOUT, "setup timed out");
-            } else if (o->n_verifies == 0) {
+            } else if (o->carrier != NULL) {
+                if (o->n_verifies == 0)
+                    out_drop_ride(o, "idle");
+            } else if (o->n_verifies == 0 && list_is_empty(&o->riders)) {
                 log_info(o->who, "link %s -> %s idle: closing", o->local, o->remote);
                 o->state = OUT_CLOSING;
                 send_str(o->conn, "</stream:stream>");
@@ -1340,7 +1450,7 @@ s2s_open_streams(void)
         void *v;
         hashmap_iter_init(&it, &outs);
         while (hashmap_iter_next(&it, NULL, &v))
-            n += ((struct s2s_out *)v)->conn != NULL;
+            n += ((struct s2s_out *)v)->conn != NULL && ((struct s2s_out *)v)->carrier == NULL;
     }
     return n;
 }
@@ -1360,6 +1470,8 @@ s2s_stop(void)
     hashmap_iter_init(&it, &outs);
     while (hashmap_iter_next(&it, NULL, &v)) {
         struct s2s_out *o = v;
+        if (o->carrier != NULL)
+            continue; /* goes with its carrier */
         if (o->conn != NULL && o->state != OUT_CLOSING) {
             o->state = OUT_CLOSING;
             send_str(o->conn, "</stream:stream>");

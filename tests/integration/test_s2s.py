@@ -506,3 +506,66 @@ async def test_plaintext_only_where_allowed(make_server):
     assert f.find(q("starttls", NS_TLS)).find(q("required", NS_TLS)) is not None
     r2.send("<db:result from='a.example' to='b.example'>%s</db:result>" % ("1" * 64))
     assert r2.expect_stream_error() == "policy-violation"
+
+
+async def test_piggybacking_a_second_domain(make_server):
+    # a serves a.example and a2.example; once a.example has a link to b, a2.example's
+    # traffic to b rides on the same stream (XEP-0220 §4.3) with its own dialback,
+    # which b checks by calling a2.example's server (a) back.
+    a = make_server("a", start=False, s2s=True,
+                    hosts=[{"domain": "a.example"}, {"domain": "a2.example"}])
+    b = make_server("b", start=False, hosts=[{"domain": "b.example"}], s2s=True)
+    a.extra = s2s_section(remote("b.example", b.ports["s2s"], trust="self-signed"))
+    b.extra = s2s_section(remote("a.example", a.ports["s2s"], trust="self-signed"),
+                          remote("a2.example", a.ports["s2s"], trust="dialback"))
+    a.write_config()
+    b.write_config()
+    a.start()
+    b.start()
+    ca = await connect(a, a.new_account(domain="a.example"), "a")
+    ca2 = await connect(a, a.new_account(domain="a2.example"), "a2")
+    cb = await connect(b, b.new_account(domain="b.example"), "b")
+    ca.msg(cb.jid, "first domain")
+    await cb.message_with("first domain")
+    ca2.msg(cb.jid, "second domain, same stream")
+    got = await cb.message_with("second domain, same stream")
+    assert got.frm == ca2.jid
+    outs = [l for l in links(a) if l["dir"] == "out"]
+    rider = [l for l in outs if l["local"] == "a2.example"]
+    carrier = [l for l in outs if l["local"] == "a.example"]
+    assert rider and carrier, outs
+    assert rider[0]["auth"] == "dialback (piggyback)" and rider[0]["state"] == "ready", rider
+    assert rider[0]["peer"] == carrier[0]["peer"], outs
+    # b saw one stream from a carrying both domains (plus its own callback link).
+    ins_b = [l for l in links(b) if l["dir"] == "in"]
+    assert len(ins_b) == 1, ins_b
+    assert logged(a, "dialback key for a2.example -> b.example checked: valid")
+    # Replies to both domains come back over b's own link(s).
+    cb.msg(ca2.jid, "reply to the second domain")
+    await ca2.message_with("reply to the second domain")
+
+
+async def test_piggyback_refused_falls_back_to_own_stream(make_server):
+    # b does not trust a2.example by dialback (trust ca, and a's certificate does not
+    # name a2.example): the ride is refused and a2.example opens its own stream, whose
+    # certificate for a2.example b accepts as self-signed.
+    a = make_server("a", start=False, s2s=True,
+                    hosts=[{"domain": "a.example"}, {"domain": "a2.example"}])
+    b = make_server("b", start=False, hosts=[{"domain": "b.example"}], s2s=True)
+    a.extra = s2s_section(remote("b.example", b.ports["s2s"], trust="self-signed"))
+    b.extra = s2s_section(remote("a.example", a.ports["s2s"], trust="self-signed"),
+                          remote("a2.example", a.ports["s2s"], trust="self-signed"))
+    a.write_config()
+    b.write_config()
+    a.start()
+    b.start()
+    ca = await connect(a, a.new_account(domain="a.example"), "a")
+    ca2 = await connect(a, a.new_account(domain="a2.example"), "a2")
+    cb = await connect(b, b.new_account(domain="b.example"), "b")
+    ca.msg(cb.jid, "carrier")
+    await cb.message_with("carrier")
+    ca2.msg(cb.jid, "own stream after a refused ride")
+    await cb.message_with("own stream after a refused ride")
+    assert logged(a, "piggybacking a2.example -> b.example ended")
+    rider = [l for l in links(a) if l["dir"] == "out" and l["local"] == "a2.example"][0]
+    assert rider["auth"] == "EXTERNAL", rider
