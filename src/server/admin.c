@@ -171,13 +171,14 @@ cmd_stats(struct admin_client *c)
     buf_printf(
         &c->out,
         "refused_address_connections: %llu\nrefused_connection_rate: %llu\n"
-        "refused_unauthenticated: %llu\naccounts_blocked: %llu\n"
+        "refused_unauthenticated: %llu\nevicted_unauthenticated: %llu\naccounts_blocked: %llu\n"
         "refused_account_blocked: %llu\nclosed_stanza_rate: %llu\n"
         "closed_byte_rate: %llu\nclosed_parser_limit: %llu\n"
         "closed_output_overflow: %llu\nrefused_resources: %llu\n",
         (unsigned long long)st->refused_address_connections,
         (unsigned long long)st->refused_connection_rate,
-        (unsigned long long)st->refused_unauthenticated, (unsigned long long)st->accounts_blocked,
+        (unsigned long long)st->refused_unauthenticated,
+        (unsigned long long)st->evicted_unauthenticated, (unsigned long long)st->accounts_blocked,
         (unsigned long long)st->refused_account_blocked, (unsigned long long)st->closed_stanza_rate,
         (unsigned long long)st->closed_byte_rate, (unsigned long long)st->closed_parser_limit,
         (unsigned long long)st->closed_output_overflow, (unsigned long long)st->refused_resources);

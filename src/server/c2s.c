@@ -22,6 +22,7 @@
 /* Per source address: open connections and the new-connection bucket. */
 struct addr_limit {
     unsigned n_conns;
+    unsigned n_unauth; /* of which not authenticated yet */
     double tokens;
     uint64_t refill_ms;
     struct limit_burst log;
@@ -29,7 +30,11 @@ struct addr_limit {
 
 static struct hashmap addr_limits; /* peer address -> struct addr_limit */
 static bool addr_limits_ready;
-static size_t n_unauth;               /* streams counted in max_unauthenticated_streams */
+static size_t n_unauth; /* streams counted in max_unauthenticated_streams */
+static struct list_node unauth_streams = {&unauth_streams, &unauth_streams}; /* oldest first */
+static struct hashmap account_buckets; /* bare JID -> struct rate_bucket */
+static bool account_buckets_ready;
+static struct limit_burst evict_log;
 static struct limit_burst unauth_log; /* one for all: the limit is global */
 static struct limit_burst rate_log;   /* stanza and byte rate closes, all sessions */
 static struct limit_burst parser_log; /* parser limits, all sessions */
@@ -97,22 +102,49 @@ addr_get(const char *ip)
     return a;
 }
 
+/* max_unauthenticated_streams is full: the oldest unauthenticated stream is closed to
+ * make room. Refusing the new connection instead would let anyone who holds the
+ * budget with idle connections (from many addresses) lock every client out until
+ * auth_timeout, and again on reconnecting; a client that is really logging in is
+ * among the newest and finishes in a fraction of a second. One address may not hold
+ * more than a tenth of the budget, so it cannot evict everyone else's. */
+static bool
+make_room(const char *ip, struct addr_limit *a, const char *listener)
+{
+    const struct config *cfg = srv->cfg;
+    uint64_t supp = 0;
+    unsigned share = cfg->max_unauthenticated_streams / 10;
+    if (a->n_unauth >= (share > 0 ? share : 1)) {
+        srv->stats.refused_unauthenticated++;
+        if (limit_burst_log(&unauth_log, &supp))
+            log_warn(listener,
+                     "refusing connections from %s: %u unauthenticated streams, its share of "
+                     "max_unauthenticated_streams; %llu refusals not logged before",
+                     ip, a->n_unauth, (unsigned long long)supp);
+        return false;
+    }
+    struct session *old = LIST_ENTRY(unauth_streams.next, struct session, unauth_link);
+    srv->stats.evicted_unauthenticated++;
+    if (limit_burst_log(&evict_log, &supp))
+        log_warn(listener,
+                 "%zu unauthenticated streams (max_unauthenticated_streams): closing the "
+                 "oldest ones to make room; %llu such closes not logged before",
+                 n_unauth, (unsigned long long)supp);
+    c2s_authenticated(old); /* no longer counted: its slot is the new connection's */
+    c2s_stream_error(old, STE_POLICY_VIOLATION, "too many unauthenticated connections");
+    return true;
+}
+
 /* Whether a new connection from ip may be taken; counts and logs a refusal. */
 static bool
 admit(const char *ip, const char *listener)
 {
     const struct config *cfg = srv->cfg;
     uint64_t supp = 0;
-    if (cfg->max_unauthenticated_streams > 0 && n_unauth >= cfg->max_unauthenticated_streams) {
-        srv->stats.refused_unauthenticated++;
-        if (limit_burst_log(&unauth_log, &supp))
-            log_warn(listener,
-                     "refusing connections: %zu unauthenticated streams "
-                     "(max_unauthenticated_streams); %llu refusals not logged before",
-                     n_unauth, (unsigned long long)supp);
-        return false;
-    }
     struct addr_limit *a = addr_get(ip);
+    if (cfg->max_unauthenticated_streams > 0 && n_unauth >= cfg->max_unauthenticated_streams &&
+        !list_is_empty(&unauth_streams) && !make_room(ip, a, listener))
+        return false;
     if (cfg->max_connections_per_address > 0 && a->n_conns >= cfg->max_connections_per_address) {
         srv->stats.refused_address_connections++;
         if (limit_burst_log(&a->log, &supp))
@@ -142,12 +174,50 @@ admit(const char *ip, const char *listener)
     return true;
 }
 
+/* The account's shared bucket (created full), for a session that just
+ * authenticated as bare. */
+static struct rate_bucket *
+account_bucket(const char *bare)
+{
+    if (!account_buckets_ready) {
+        hashmap_init(&account_buckets);
+        account_buckets_ready = true;
+    }
+    struct rate_bucket *b = hashmap_get(&account_buckets, bare);
+    if (b == NULL) {
+        b = yb_calloc(1, sizeof *b);
+        b->stanza_tokens = srv->cfg->stanza_burst;
+        b->byte_tokens = (double)srv->cfg->byte_burst;
+        b->rate_ms = clock_mono_ms();
+        if (hashmap_set(&account_buckets, bare, b) != 0) {
+            yb_free(b);
+            return NULL;
+        }
+    }
+    b->users++;
+    return b;
+}
+
 void
 c2s_authenticated(struct session *s)
 {
     if (s->counted_unauth) {
         s->counted_unauth = false;
+        list_remove(&s->unauth_link);
         n_unauth--;
+        struct addr_limit *a = addr_limits_ready && s->conn != NULL
+                                   ? hashmap_get(&addr_limits, conn_peer_ip(s->conn))
+                                   : NULL;
+        if (a != NULL && a->n_unauth > 0)
+            a->n_unauth--;
+    }
+    if (s->bucket == &s->own && s->username != NULL && s->host != NULL) {
+        struct buf bare = BUF_INIT;
+        buf_printf(&bare, "%s@%s", s->username, s->host->domain);
+        struct rate_bucket *b = account_bucket(bare.data);
+        buf_fini(&bare);
+        if (b != NULL)
+            s->bucket = b;
     }
 }
 
@@ -155,6 +225,10 @@ static void
 release_limits(struct session *s, struct conn *c)
 {
     c2s_authenticated(s);
+    if (s->bucket != &s->own) {
+        s->bucket->users--; /* kept until full again: see c2s_housekeeping() */
+        s->bucket = &s->own;
+    }
     if (s->counted_address) {
         s->counted_address = false;
         struct addr_limit *a =
@@ -173,27 +247,28 @@ rate_ok(struct session *s)
     uint64_t bytes = conn_bytes_received(s->conn);
     uint64_t fresh = bytes - s->bytes_seen;
     s->bytes_seen = bytes;
-    uint64_t last = s->rate_ms;
+    struct rate_bucket *b = s->bucket;
+    uint64_t last = b->rate_ms;
     const char *what = NULL;
     if (cfg->stanzas_per_second > 0) {
-        refill(&s->stanza_tokens, &last, now, cfg->stanzas_per_second / 1000.0, cfg->stanza_burst);
-        s->stanza_tokens -= 1.0;
-        if (s->stanza_tokens < 0) {
+        refill(&b->stanza_tokens, &last, now, cfg->stanzas_per_second / 1000.0, cfg->stanza_burst);
+        b->stanza_tokens -= 1.0;
+        if (b->stanza_tokens < 0) {
             what = "stanza rate limit exceeded";
             srv->stats.closed_stanza_rate++;
         }
     }
-    last = s->rate_ms;
+    last = b->rate_ms;
     if (what == NULL && cfg->bytes_per_second > 0) {
-        refill(&s->byte_tokens, &last, now, (double)cfg->bytes_per_second / 1000.0,
+        refill(&b->byte_tokens, &last, now, (double)cfg->bytes_per_second / 1000.0,
                (double)cfg->byte_burst);
-        s->byte_tokens -= (double)fresh;
-        if (s->byte_tokens < 0) {
+        b->byte_tokens -= (double)fresh;
+        if (b->byte_tokens < 0) {
             what = "byte rate limit exceeded";
             srv->stats.closed_byte_rate++;
         }
     }
-    s->rate_ms = now;
+    b->rate_ms = now;
     if (what == NULL)
         return true;
     uint64_t supp = 0;
@@ -714,9 +789,14 @@ c2s_accept(void *ud, struct conn *c, void **conn_ud)
     s->counted_address = true;
     s->counted_unauth = true;
     n_unauth++;
-    s->stanza_tokens = srv->cfg->stanza_burst;
-    s->byte_tokens = (double)srv->cfg->byte_burst;
-    s->rate_ms = clock_mono_ms();
+    list_insert_tail(&unauth_streams, &s->unauth_link);
+    struct addr_limit *a = hashmap_get(&addr_limits, conn_peer_ip(c));
+    if (a != NULL)
+        a->n_unauth++;
+    s->own.stanza_tokens = srv->cfg->stanza_burst;
+    s->own.byte_tokens = (double)srv->cfg->byte_burst;
+    s->own.rate_ms = clock_mono_ms();
+    s->bucket = &s->own;
     list_insert_tail(&srv->streams, &s->link);
     srv->n_streams++;
     srv->stats.connections++;
@@ -731,10 +811,40 @@ c2s_accept(void *ud, struct conn *c, void **conn_ud)
     return &c2s_handler;
 }
 
+/* Forgets account buckets nobody draws on once they are full again. */
+static void
+prune_account_buckets(uint64_t now)
+{
+    if (!account_buckets_ready)
+        return;
+    const struct config *cfg = srv->cfg;
+    struct hashmap_iter it;
+    const char *bare;
+    void *v;
+    hashmap_iter_init(&it, &account_buckets);
+    while (hashmap_iter_next(&it, &bare, &v)) {
+        struct rate_bucket *b = v;
+        if (b->users > 0)
+            continue;
+        uint64_t last = b->rate_ms;
+        refill(&b->stanza_tokens, &last, now, cfg->stanzas_per_second / 1000.0, cfg->stanza_burst);
+        last = b->rate_ms;
+        refill(&b->byte_tokens, &last, now, (double)cfg->bytes_per_second / 1000.0,
+               (double)cfg->byte_burst);
+        b->rate_ms = now;
+        if ((cfg->stanzas_per_second == 0 || b->stanza_tokens >= cfg->stanza_burst) &&
+            (cfg->bytes_per_second == 0 || b->byte_tokens >= (double)cfg->byte_burst)) {
+            hashmap_remove(&account_buckets, bare);
+            yb_free(b);
+        }
+    }
+}
+
 void
 c2s_housekeeping(void)
 {
     sasl_prune_penalties();
+    prune_account_buckets(clock_mono_ms());
     if (!addr_limits_ready)
         return;
     /* Forget idle addresses whose bucket is full again. */
@@ -772,5 +882,15 @@ c2s_fini(void)
         hashmap_fini(&addr_limits);
         addr_limits_ready = false;
     }
+    if (account_buckets_ready) {
+        struct hashmap_iter it;
+        void *v;
+        hashmap_iter_init(&it, &account_buckets);
+        while (hashmap_iter_next(&it, NULL, &v))
+            yb_free(v);
+        hashmap_fini(&account_buckets);
+        account_buckets_ready = false;
+    }
     n_unauth = 0;
+    list_init(&unauth_streams);
 }

@@ -42,6 +42,16 @@ enum c2s_state {
 
 struct sasl_exchange;
 
+/* The stanzas_per_second and bytes_per_second token buckets (c2s.c). An account's
+ * sessions share one, which outlives them until it is full again, so reconnecting
+ * does not refill it. */
+struct rate_bucket {
+    double stanza_tokens;
+    double byte_tokens;
+    uint64_t rate_ms; /* when last refilled */
+    unsigned users;   /* sessions drawing on it (account buckets) */
+};
+
 struct session {
     unsigned long id;
     char who[24]; /* "c2s#12" for logs */
@@ -76,15 +86,15 @@ struct session {
     /* c2s.c: limits. */
     bool counted_unauth;        /* counted in the unauthenticated streams */
     bool counted_address;       /* counted in its source address's connections */
-    double stanza_tokens;       /* stanzas_per_second bucket */
-    double byte_tokens;         /* bytes_per_second bucket */
-    uint64_t rate_ms;           /* when the buckets were last refilled */
-    uint64_t bytes_seen;        /* conn_bytes_received() at the last check */
-    int64_t started_us;         /* when bound */
-    void **module_data;         /* n_modules slots, allocated on first use */
-    struct list_node link;      /* server.streams */
-    struct list_node user_link; /* user.sessions */
-    int refs;                   /* pending async operations hold the struct */
+    struct rate_bucket *bucket; /* &own before authentication, then the account's */
+    struct rate_bucket own;
+    struct list_node unauth_link; /* c2s.c's unauthenticated streams, oldest first */
+    uint64_t bytes_seen;          /* conn_bytes_received() at the last check */
+    int64_t started_us;           /* when bound */
+    void **module_data;           /* n_modules slots, allocated on first use */
+    struct list_node link;        /* server.streams */
+    struct list_node user_link;   /* user.sessions */
+    int refs;                     /* pending async operations hold the struct */
 };
 
 struct user {
@@ -112,7 +122,8 @@ struct server_stats {
     /* Refusals by limit (docs/config.md "Limits"), shown by yerbactl stats. */
     uint64_t refused_address_connections;  /* max_connections_per_address */
     uint64_t refused_connection_rate;      /* connections_per_minute / connection_burst */
-    uint64_t refused_unauthenticated;      /* max_unauthenticated_streams */
+    uint64_t refused_unauthenticated;      /* max_unauthenticated_streams (per-address share) */
+    uint64_t evicted_unauthenticated;      /* ... the oldest closed to make room */
     uint64_t refused_account_blocked;      /* logins refused while an account is blocked */
     uint64_t accounts_blocked;             /* blocks started (account_max_failures) */
     uint64_t closed_stanza_rate;           /* stanzas_per_second / stanza_burst */

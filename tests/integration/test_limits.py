@@ -158,30 +158,55 @@ async def test_connection_rate_per_address(make):
 
 
 async def test_unauthenticated_streams_in_total(make):
-    server = make({"max_unauthenticated_streams": 3})
+    # When the budget is full the oldest unauthenticated stream makes room, so idle
+    # connections from many addresses cannot lock real clients out; one address may
+    # hold at most a tenth of the budget once it is full.
+    server = make({"max_unauthenticated_streams": 10}, c2s={"auth_timeout": 60})
     a, b = await bystanders(server)  # authenticated: not counted
     before = stats(server)
-    idle = [server.raw(source=FLOOD_IP) for _ in range(3)]
+    idle = [server.raw(source="127.0.0.%d" % (20 + i)) for i in range(10)]
     assert all(still_open(c) for c in idle)
-    late = server.raw(source=OTHER_IP)
-    assert refused(late), "a 4th unauthenticated stream was accepted"
-    await unaffected(a, b)
-    assert stats(server)["refused_unauthenticated"] - before["refused_unauthenticated"] == 1
-    # Once one of them goes, a new client gets in and logs in; then it no longer
-    # counts, so another new connection is accepted too.
-    idle[0].close()
+    # A real client still logs in; the oldest idle stream is closed for it.
     acct = server.new_account("late")
-    deadline = time.monotonic() + 3
-    while True:
-        c = server.raw()
-        try:
-            c.login(acct.user, acct.password, resource="late")
-            break
-        except Exception:
-            assert time.monotonic() < deadline, "no room after an unauthenticated stream left"
-            time.sleep(0.1)
-    assert still_open(server.raw(source=OTHER_IP)), "an authenticated stream still counted"
-    assert refused(server.raw(source=OTHER_IP)), "the limit was lost"
+    c = server.raw(source=OTHER_IP)
+    assert c.login(acct.user, acct.password, resource="late").startswith(acct.jid)
+    expect_error_and_close(idle[0], "policy-violation")
+    assert all(still_open(x) for x in idle[1:])
+    st = stats(server)
+    assert st["evicted_unauthenticated"] - before["evicted_unauthenticated"] == 1
+    assert log_count(server, "closing the oldest ones to make room") == 1, server.log_tail()
+    # Full again; then an address that already holds its share (a tenth) cannot push
+    # others out, while a new address can.
+    idle.append(server.raw(source="127.0.0.30"))
+    assert still_open(idle[-1])
+    assert refused(server.raw(source="127.0.0.25"))
+    assert stats(server)["refused_unauthenticated"] - before["refused_unauthenticated"] == 1
+    fresh = server.raw(source="127.0.0.31")
+    expect_error_and_close(idle[1], "policy-violation")
+    assert still_open(fresh)
+    await unaffected(a, b)
+
+
+async def test_reconnecting_does_not_refill_the_rate(make):
+    # The stanza bucket belongs to the account: a flooder that is cut off and logs
+    # straight back in finds it still empty.
+    server = make({"stanzas_per_second": 1, "stanza_burst": 30})
+    acct = server.new_account("flood")
+    c = server.raw(source=FLOOD_IP)
+    jid = c.login(acct.user, acct.password, resource="raw")
+    c.send("".join("<message to='%s' type='chat'><body>%d</body></message>" % (jid, i)
+                   for i in range(40)))
+    expect_error_and_close(c, "policy-violation")
+    c = server.raw(source=FLOOD_IP)
+    with pytest.raises(AssertionError, match="policy-violation"):
+        c.login(acct.user, acct.password, resource="again")  # bind itself finds it empty
+    # Another account is not affected by the flooder's empty bucket.
+    other = server.new_account("calm")
+    d = server.raw(source=FLOOD_IP)
+    jid = d.login(other.user, other.password, resource="r")
+    d.send("".join("<message to='%s' type='chat'><body>%d</body></message>" % (jid, i)
+                   for i in range(10)))
+    assert d.roster_alive()
 
 
 # --- logins ------------------------------------------------------------------
