@@ -10,7 +10,9 @@
 #include <assert.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/buffer.h>
 #include <openssl/err.h>
@@ -30,34 +32,6 @@ struct write_req {
     uv_write_t req;
     size_t len;
     char *heap;
-};
-
-enum conn_event_kind {
-    CONN_EV_TLS_DONE,
-    CONN_EV_STREAM_OPEN,
-    CONN_EV_STANZA,
-    CONN_EV_STREAM_CLOSE,
-    CONN_EV_PARSE_ERROR,
-    CONN_EV_CLOSED,
-    CONN_EV_CONNECTED,
-};
-
-/* What net tells the core. With I/O threads this becomes the queued message. */
-struct conn_event {
-    enum conn_event_kind kind;
-    union {
-        const struct conn_tls_info *tls;
-        struct {
-            const struct xml_node *header;
-            const char *content_ns;
-        } open;
-        struct stanza *st;
-        struct {
-            enum parser_error err;
-            const char *detail;
-        } error;
-        enum conn_close_reason why;
-    } u;
 };
 
 static unsigned long conn_next_id;
@@ -93,12 +67,19 @@ close_reason_name(enum conn_close_reason why)
     return "?";
 }
 
+static void conn_await(struct conn *c);
+
 /* The one place where handler functions are called. Calls made by the handler on c
  * while in_handler > 0 that cannot run inside a parser callback are deferred and
  * applied by the caller of this function (conn_apply_deferred). */
 static void
 conn_dispatch(struct conn *c, const struct conn_event *ev)
 {
+    if (c->io != NULL) {
+        if (net__io_post(c, ev))
+            conn_await(c);
+        return;
+    }
     const struct conn_handler *h = c->handler;
     assert(h != NULL);
     c->in_handler++;
@@ -138,6 +119,20 @@ conn_dispatch(struct conn *c, const struct conn_event *ev)
 }
 
 /* Parser callbacks. */
+
+/* With an I/O thread, the parser stops after the stream header and after every
+ * top-level element that is not a stanza, until the core's answer arrives (a
+ * RESUME, after any STARTTLS/restart/compression/close it asked for): such an
+ * element may change how the bytes after it are read (RFC 6120 §5.4.3.3). */
+static void
+conn_await(struct conn *c)
+{
+    if (c->io == NULL || c->state != CONN_OPEN)
+        return;
+    c->awaiting = true;
+    if (c->is_feeding && !c->parse_failed)
+        parser_suspend(c->parser);
+}
 
 static void
 on_stream_open(void *ud, const struct xml_node *header, const char *content_ns)
@@ -274,6 +269,8 @@ on_write(uv_write_t *req, int status)
     c->in_flight -= wr->len;
     yb_free(wr->heap);
     yb_free(wr);
+    if (c->core != NULL)
+        net__io_note_pending(c);
     if (status < 0 && c->state != CONN_CLOSED) {
         char who[NET_WHO_BYTES];
         log_debug(net__conn_who(c, who), "write failed: %s", uv_strerror(status));
@@ -339,6 +336,8 @@ net__conn_flush(struct conn *c)
     wr->len = len;
     uv_buf_t b = uv_buf_init(data, (unsigned)len);
     c->in_flight += len;
+    if (c->core != NULL)
+        net__io_note_pending(c);
     int rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc != 0) {
         char who[NET_WHO_BYTES];
@@ -362,6 +361,8 @@ conn_queued(struct conn *c)
         return YB_ELIMIT;
     }
     net__conn_mark_dirty(c);
+    if (c->core != NULL)
+        net__io_note_pending(c);
     return 0;
 }
 
@@ -374,6 +375,8 @@ conn_content_ns(const struct conn *c)
 int
 conn_send(struct conn *c, struct stanza *st)
 {
+    if (c->io != NULL)
+        return net__io_send(c, st, conn_content_ns(c));
     if (c->state != CONN_OPEN) {
         stanza_unref(st);
         return YB_ECLOSED;
@@ -393,6 +396,8 @@ conn_send(struct conn *c, struct stanza *st)
 int
 conn_send_raw(struct conn *c, const char *data, size_t len)
 {
+    if (c->io != NULL)
+        return net__io_send_raw(c, data, len);
     if (c->state != CONN_OPEN)
         return YB_ECLOSED;
     int rc = buf_append(&c->out, data, len);
@@ -520,6 +525,8 @@ conn_parse(struct conn *c, const char *data, size_t len)
     enum parser_status st = parser_feed(c->parser, data, len);
     c->is_feeding = false;
     while (st == PARSER_SUSPENDED && c->state == CONN_OPEN) {
+        if (c->awaiting)
+            return; /* the rest is held in the parser until the core answers */
         if (conn_apply_deferred(c) || c->state != CONN_OPEN)
             return;
         c->is_feeding = true;
@@ -557,9 +564,9 @@ conn_zlib_read_limit(const struct conn *c)
 static void
 conn_inflate(struct conn *c, const char *data, size_t len)
 {
-    if (c->net->zlib_scratch == NULL)
-        c->net->zlib_scratch = yb_malloc(NET_ZLIB_SCRATCH_BYTES);
-    char *out = c->net->zlib_scratch;
+    if (c->nl->zlib_scratch == NULL)
+        c->nl->zlib_scratch = yb_malloc(NET_ZLIB_SCRATCH_BYTES);
+    char *out = c->nl->zlib_scratch;
     if (out == NULL) {
         conn_input_error(c, PARSER_E_NOMEM, "out of memory for inflate");
         return;
@@ -658,7 +665,7 @@ conn_tls_input(struct conn *c, const char *data, size_t len)
         if (c->state != CONN_OPEN)
             return;
     }
-    char *scratch = c->net->tls_scratch;
+    char *scratch = c->nl->tls_scratch;
     for (;;) {
         ERR_clear_error();
         int r = SSL_read(c->ssl, scratch, NET_TLS_SCRATCH_BYTES);
@@ -672,6 +679,12 @@ conn_tls_input(struct conn *c, const char *data, size_t len)
         if (e == SSL_ERROR_WANT_READ)
             break;
         if (e == SSL_ERROR_ZERO_RETURN) {
+            if (c->awaiting) {
+                /* After a </stream:stream> the core has not answered yet: its
+                 * conn_close() comes first, as with io_threads = 0. */
+                c->peer_tls_closed = true;
+                return;
+            }
             /* The peer's close_notify: answer with ours and close. */
             c->state = CONN_CLOSING;
             c->why = CONN_CLOSED_PEER;
@@ -687,6 +700,17 @@ conn_tls_input(struct conn *c, const char *data, size_t len)
     conn_tls_trim(c, true);
 }
 
+/* While the parser waits for the core, the socket is not read: what is held stays
+ * within one read's worth. */
+static void
+conn_maybe_pause(struct conn *c)
+{
+    if (c->awaiting && !c->read_paused && c->state == CONN_OPEN) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->read_paused = true;
+    }
+}
+
 static void
 on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
@@ -694,9 +718,9 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     (void)suggested;
     /* Safe to share: libuv calls read_cb with these bytes before the next alloc_cb,
      * and read_cb consumes them synchronously. */
-    assert(!c->net->is_reading);
-    c->net->is_reading = true;
-    *b = uv_buf_init(c->net->read_buf, NET_READ_BUF_BYTES);
+    assert(!c->nl->is_reading);
+    c->nl->is_reading = true;
+    *b = uv_buf_init(c->nl->read_buf, NET_READ_BUF_BYTES);
 }
 
 static void
@@ -726,7 +750,7 @@ static void
 on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = s->data;
-    c->net->is_reading = false;
+    c->nl->is_reading = false;
     if (nread == 0)
         return;
     if (nread < 0) {
@@ -738,12 +762,15 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         return;
     c->discard_rest = false;
     c->bytes_in += (uint64_t)nread;
+    if (c->core != NULL)
+        atomic_store_explicit(&c->core->bytes_in, c->bytes_in, memory_order_relaxed);
     if (c->zlib_on)
         net__zlib_new_read(c->zlib);
     if (c->ssl != NULL)
         conn_tls_input(c, b->base, (size_t)nread);
     else
         conn_feed(c, b->base, (size_t)nread);
+    conn_maybe_pause(c);
 }
 
 /* Closing. */
@@ -758,6 +785,15 @@ outgoing_free(struct conn_outgoing *o)
     yb_free(o->client_identity);
     yb_free(o->alpn_wire);
     yb_free(o);
+}
+
+void
+net__conn_free_rest(struct conn *c)
+{
+    yb_free(c->content_ns);
+    outgoing_free(c->outgoing);
+    yb_free(c->core);
+    yb_free(c);
 }
 
 static void
@@ -781,6 +817,20 @@ on_close(uv_handle_t *h)
     list_remove(&c->link);
     log_debug(net__conn_who(c, who), "closed (%s)",
               close_reason_name((enum conn_close_reason)c->why));
+    if (c->io != NULL) {
+        /* The core frees the struct (FREE command) after its closed() ran. */
+        struct conn_event ev = {.kind = CONN_EV_CLOSED};
+        ev.u.why = (enum conn_close_reason)c->why;
+        net__io_post(c, &ev);
+        parser_free(c->parser);
+        SSL_free(c->ssl);
+        net__zlib_free(c->zlib);
+        buf_fini(&c->out);
+        c->parser = NULL;
+        c->ssl = NULL;
+        c->zlib = NULL;
+        return;
+    }
     if (c->handler != NULL) {
         struct conn_event ev = {.kind = CONN_EV_CLOSED};
         ev.u.why = (enum conn_close_reason)c->why;
@@ -889,6 +939,10 @@ void
 conn_starttls(struct conn *c)
 {
     char who[NET_WHO_BYTES];
+    if (c->io != NULL) {
+        net__io_starttls(c);
+        return;
+    }
     if (c->state != CONN_OPEN)
         return;
     if (c->ssl != NULL) {
@@ -905,6 +959,8 @@ conn_starttls(struct conn *c)
 int
 conn_start_compression(struct conn *c)
 {
+    if (c->io != NULL)
+        return net__io_start_compression(c);
     if (c->state != CONN_OPEN)
         return YB_ECLOSED;
     if (c->zlib != NULL)
@@ -923,12 +979,18 @@ conn_start_compression(struct conn *c)
 bool
 conn_is_compressed(const struct conn *c)
 {
+    if (c->core != NULL)
+        return c->core->compressed;
     return c->zlib != NULL;
 }
 
 void
 conn_restart_stream(struct conn *c)
 {
+    if (c->io != NULL) {
+        net__io_restart(c);
+        return;
+    }
     if (c->state != CONN_OPEN)
         return;
     if (c->in_handler > 0) {
@@ -941,6 +1003,10 @@ conn_restart_stream(struct conn *c)
 void
 conn_close(struct conn *c)
 {
+    if (c->io != NULL) {
+        net__io_close(c);
+        return;
+    }
     if (c->state != CONN_OPEN)
         return;
     c->state = CONN_CLOSING;
@@ -955,6 +1021,10 @@ conn_close(struct conn *c)
 void
 conn_abort(struct conn *c)
 {
+    if (c->io != NULL) {
+        net__io_abort(c);
+        return;
+    }
     if (c->state == CONN_CLOSED)
         return;
     conn_close_now(c,
@@ -988,6 +1058,8 @@ conn_is_outgoing(const struct conn *c)
 bool
 conn_is_tls(const struct conn *c)
 {
+    if (c->core != NULL)
+        return c->core->tls_up;
     return c->ssl != NULL && c->tls_up;
 }
 
@@ -1000,12 +1072,16 @@ conn_id(const struct conn *c)
 uint64_t
 conn_bytes_received(const struct conn *c)
 {
+    if (c->core != NULL)
+        return atomic_load_explicit(&c->core->bytes_in, memory_order_relaxed);
     return c->bytes_in;
 }
 
 size_t
 conn_pending_output(const struct conn *c)
 {
+    if (c->core != NULL)
+        return c->core->out.len + atomic_load(&c->core->queued) + atomic_load(&c->core->io_pending);
     size_t n = c->out.len + c->in_flight;
     if (c->ssl != NULL)
         n += BIO_ctrl_pending(SSL_get_wbio(c->ssl));
@@ -1023,6 +1099,14 @@ conn_set_peer(struct conn *c)
     strcpy(c->peer_ip, "?");
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
         return;
+    net__conn_set_peer_addr(c, &ss);
+}
+
+void
+net__conn_set_peer_addr(struct conn *c, const struct sockaddr_storage *sp)
+{
+    const struct sockaddr_storage ss = *sp;
+    strcpy(c->peer_ip, "?");
     if (ss.ss_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
         uv_ip4_name(sin, c->peer_ip, sizeof c->peer_ip);
@@ -1044,25 +1128,36 @@ conn_set_peer(struct conn *c)
     }
 }
 
+struct conn *
+net__conn_alloc(struct net *n)
+{
+    struct conn *c = yb_calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->net = n;
+    c->nl = &n->core;
+    c->id = ++conn_next_id;
+    c->state = CONN_OPEN;
+    buf_init(&c->out);
+    list_init(&c->queue);
+    list_init(&c->link);
+    return c;
+}
+
 void
 net__conn_accept(struct listener *l)
 {
     struct net *n = l->net;
     char who[NET_WHO_BYTES];
-    struct conn *c = yb_calloc(1, sizeof *c);
+    struct conn *c = net__conn_alloc(n);
     if (c == NULL) {
         /* libuv holds the accepted socket until uv_accept; under OOM we cannot take
          * it. The server aborts on OOM, so this is for the shared library only. */
         log_error(l->name, "out of memory accepting a connection");
         return;
     }
-    c->net = n;
     c->listener = l;
-    c->id = ++conn_next_id;
-    c->state = CONN_OPEN;
-    buf_init(&c->out);
-    list_init(&c->queue);
-    list_insert_tail(&n->conns, &c->link);
+    list_insert_tail(&n->core.conns, &c->link);
     uv_tcp_init(n->loop, &c->tcp);
     c->tcp.data = c;
     int rc = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp);
@@ -1101,6 +1196,137 @@ net__conn_accept(struct listener *l)
         return;
     }
     conn_apply_deferred(c);
+}
+
+/* Threaded mode: the I/O thread takes over a socket the core accepted. The core
+ * has called the accept function already; its commands follow this one. */
+void
+net__conn_adopt(struct conn *c, uv_os_sock_t fd)
+{
+    char who[NET_WHO_BYTES];
+    net__conn_who(c, who);
+    list_insert_tail(&c->nl->conns, &c->link);
+    uv_tcp_init(c->nl->loop, &c->tcp);
+    c->tcp.data = c;
+    int rc = uv_tcp_open(&c->tcp, fd);
+    if (rc != 0) {
+        log_warn(who, "cannot adopt socket: %s", uv_strerror(rc));
+        close(fd);
+        conn_close_now(c, CONN_CLOSED_ERROR);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->parser = parser_new(&c->net->cfg.parser, &conn_parser_cbs, c);
+    if (c->parser == NULL) {
+        log_error(who, "out of memory for the stream parser");
+        conn_close_now(c, CONN_CLOSED_ERROR);
+        return;
+    }
+    if (c->listener->tls == LISTEN_DIRECT_TLS && (c->ssl = net__tls_new_ssl(c->net, c)) == NULL) {
+        conn_close_now(c, CONN_CLOSED_TLS);
+        return;
+    }
+    rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc != 0) {
+        log_warn(who, "cannot read: %s", uv_strerror(rc));
+        conn_close_now(c, CONN_CLOSED_ERROR);
+    }
+}
+
+/* Threaded mode: the core's commands, on the I/O thread. A conn whose socket is gone
+ * ignores them. */
+
+void
+net__conn_take_output(struct conn *c, char *data, size_t len)
+{
+    if (c->state == CONN_OPEN && buf_append(&c->out, data, len) == 0)
+        conn_queued(c);
+    yb_free(data);
+}
+
+void
+net__conn_cmd_starttls(struct conn *c)
+{
+    if (c->state != CONN_OPEN || c->ssl != NULL)
+        return;
+    conn_do_starttls(c);
+}
+
+void
+net__conn_cmd_restart(struct conn *c)
+{
+    if (c->state == CONN_OPEN)
+        conn_do_restart(c);
+}
+
+void
+net__conn_cmd_compress(struct conn *c, struct net__zlib *z)
+{
+    if (c->state != CONN_OPEN || c->zlib != NULL) {
+        net__zlib_free(z);
+        return;
+    }
+    c->zlib = z;
+    conn_do_compress(c);
+}
+
+void
+net__conn_cmd_resume(struct conn *c)
+{
+    if (c->state != CONN_OPEN || !c->awaiting)
+        return;
+    c->awaiting = false;
+    if (!c->parse_failed) {
+        /* The bytes held since the gate, then whatever else is in the parser. */
+        c->is_feeding = true;
+        enum parser_status st = parser_resume(c->parser);
+        c->is_feeding = false;
+        if (st == PARSER_FAILED)
+            c->parse_failed = true;
+        if (c->state != CONN_OPEN || c->awaiting)
+            return;
+    }
+    if (c->peer_tls_closed) {
+        c->state = CONN_CLOSING;
+        c->why = CONN_CLOSED_PEER;
+        conn_begin_close(c);
+        return;
+    }
+    if (c->read_paused) {
+        c->read_paused = false;
+        int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        if (rc != 0)
+            conn_close_now(c, CONN_CLOSED_ERROR);
+    }
+}
+
+void
+net__conn_cmd_close(struct conn *c)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    c->state = CONN_CLOSING;
+    c->why = CONN_CLOSED_LOCAL;
+    if (c->read_paused) {
+        /* A closing conn reads to see the peer's FIN (and drops the bytes). */
+        c->awaiting = false;
+        c->read_paused = false;
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+            conn_close_now(c, CONN_CLOSED_LOCAL);
+            return;
+        }
+    }
+    conn_begin_close(c);
+}
+
+void
+net__conn_cmd_abort(struct conn *c, int why)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    if (why < 0)
+        why = c->state == CONN_CLOSING ? c->why : CONN_CLOSED_LOCAL;
+    conn_close_now(c, (enum conn_close_reason)why);
 }
 
 /* Connecting. */
@@ -1200,9 +1426,9 @@ net_connect(struct net *n, const struct connect_config *cfg, const struct conn_h
         log_error(name, "no certificate for %s to present", cfg->client_identity);
         return NULL;
     }
-    struct conn *c = yb_calloc(1, sizeof *c);
+    struct conn *c = net__conn_alloc(n);
     struct conn_outgoing *o = outgoing_new(cfg);
-    struct parser *p = parser_new(&n->cfg.parser, &conn_parser_cbs, c);
+    struct parser *p = c != NULL ? parser_new(&n->cfg.parser, &conn_parser_cbs, c) : NULL;
     if (c == NULL || o == NULL || p == NULL) {
         log_error(name, "out of memory for a connection");
         yb_free(c);
@@ -1210,31 +1436,38 @@ net_connect(struct net *n, const struct connect_config *cfg, const struct conn_h
         parser_free(p);
         return NULL;
     }
-    c->net = n;
-    c->outgoing = o;
     c->parser = p;
+    c->outgoing = o;
     c->handler = h;
     c->ud = ud;
-    c->id = ++conn_next_id;
-    c->state = CONN_OPEN;
     c->peer_port = (uint16_t)cfg->port;
     snprintf(c->peer_ip, sizeof c->peer_ip, "%s", cfg->ip);
-    buf_init(&c->out);
-    list_init(&c->queue);
-    list_insert_tail(&n->conns, &c->link);
-    uv_tcp_init(n->loop, &c->tcp);
-    c->tcp.data = c;
     o->req.data = c;
+    if (n->n_io > 0) {
+        net__io_connect(c, &to, cfg->bind_ip != NULL ? &from : NULL);
+        return c;
+    }
+    net__conn_start_connect(c, &to, cfg->bind_ip != NULL ? &from : NULL);
+    return c;
+}
+
+/* On the loop that will own c (the core loop, or its I/O thread). */
+void
+net__conn_start_connect(struct conn *c, const struct sockaddr_storage *to,
+                        const struct sockaddr_storage *from)
+{
+    list_insert_tail(&c->nl->conns, &c->link);
+    uv_tcp_init(c->nl->loop, &c->tcp);
+    c->tcp.data = c;
     int rc = 0;
-    if (cfg->bind_ip != NULL)
-        rc = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&from, 0);
+    if (from != NULL)
+        rc = uv_tcp_bind(&c->tcp, (const struct sockaddr *)from, 0);
     if (rc == 0)
-        rc = uv_tcp_connect(&o->req, &c->tcp, (const struct sockaddr *)&to, on_connect);
+        rc = uv_tcp_connect(&c->outgoing->req, &c->tcp, (const struct sockaddr *)to, on_connect);
     if (rc != 0) {
         char who[NET_WHO_BYTES];
-        log_info(net__conn_who(c, who), "cannot connect to %s port %d: %s", cfg->ip, cfg->port,
-                 uv_strerror(rc));
+        log_info(net__conn_who(c, who), "cannot connect to %s port %d: %s", c->peer_ip,
+                 c->peer_port, uv_strerror(rc));
         conn_close_now(c, CONN_CLOSED_CONNECT); /* closed() follows from the loop */
     }
-    return c;
 }

@@ -9,6 +9,7 @@
 #ifndef YB_NET_INTERNAL_H
 #define YB_NET_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,27 +81,50 @@ struct conn_outgoing {
     bool connected; /* connected() was called */
 };
 
-struct net {
+/* What one event loop that owns sockets needs: the core loop with io_threads = 0,
+ * or one I/O thread's loop. Touched only by the thread that runs the loop. */
+struct net_loop {
     uv_loop_t *loop;
-    struct net_config cfg;
-    struct listener **listeners; /* in the order opened; freed by net_free() */
-    size_t n_listeners;
-    struct list_node conns;   /* every conn until its uv_close callback */
+    struct net *net;
+    struct net_io *io;        /* the I/O thread running this loop, or NULL (core loop) */
+    struct list_node conns;   /* every conn of this loop until its uv_close callback */
     struct list_node dirty;   /* conns with output to flush before the loop sleeps */
     struct list_node closing; /* conns in a graceful close, oldest first */
     uv_prepare_t flush_handle;
     uv_timer_t close_timer;
+    char *read_buf;     /* NET_READ_BUF_BYTES, shared by every conn's reads */
+    char *tls_scratch;  /* NET_TLS_SCRATCH_BYTES, decrypted bytes before the parser */
+    char *zlib_scratch; /* NET_ZLIB_SCRATCH_BYTES, inflated bytes; allocated at first use */
+    bool is_reading;    /* read_buf is lent out to a read in progress */
+};
+
+struct net {
+    uv_loop_t *loop; /* the core loop */
+    struct net_config cfg;
+    struct net_loop core;        /* the core loop's sockets (all of them with io_threads = 0) */
+    struct listener **listeners; /* in the order opened; freed by net_free() */
+    size_t n_listeners;
     unsigned n_closing_handles; /* our handles whose close callback has not run yet */
+    /* TLS identities, the CA store and the client context are read by every I/O
+     * thread (SNI, new SSL objects) and changed by the core (reload): tls_lock. */
+    uv_mutex_t tls_lock;
     struct tls_identity *ids;
     size_t n_ids;
-    char *read_buf;       /* NET_READ_BUF_BYTES, shared by every conn's reads */
-    char *tls_scratch;    /* NET_TLS_SCRATCH_BYTES, decrypted bytes before the parser */
-    char *zlib_scratch;   /* NET_ZLIB_SCRATCH_BYTES, inflated bytes; allocated at first use */
-    bool is_reading;      /* read_buf is lent out to a read in progress */
     char *ca_file;        /* cfg.ca_file's own copy, or NULL */
     X509_STORE *ca_store; /* trusted CAs for peers' certificates; loaded at first use */
     SSL_CTX *client_ctx;  /* for outgoing TLS; created at first use */
     bool ca_store_failed; /* loading the CA store failed (logged once) */
+    /* I/O threads (io.c); n_io = 0: everything runs on the core loop. */
+    unsigned n_io;
+    struct net_io *io;
+    unsigned next_io;            /* round robin */
+    uv_mutex_t ev_lock;          /* guards ev_queue */
+    struct list_node ev_queue;   /* struct net_event from the I/O threads */
+    uv_async_t ev_wake;          /* one wake-up per batch of events */
+    uv_prepare_t cmd_flush;      /* hands queued commands over before the core sleeps */
+    struct list_node core_dirty; /* conns with serialised output not yet handed over */
+    size_t n_live;               /* threaded conns whose closed() has not run */
+    bool cmd_flush_on, stopping;
 };
 
 enum conn_state {
@@ -119,11 +143,36 @@ enum {
 
 struct net__zlib;
 
+/* Core-side state of a connection served by an I/O thread (io.c). The atomics are
+ * written by the I/O thread and read by the core; the rest is the core's. */
+struct conn_core {
+    struct conn *conn;
+    struct buf out;            /* serialised on the core, not yet handed over */
+    struct list_node dirty;    /* net->core_dirty */
+    _Atomic size_t queued;     /* bytes handed over that the I/O thread has not taken */
+    _Atomic size_t io_pending; /* the I/O thread's pending output (plaintext, BIOs, writes) */
+    _Atomic uint64_t bytes_in; /* conn_bytes_received() */
+    X509 *peer_cert;           /* captured at tls_done, or NULL */
+    long verify_result;
+    uint8_t state;          /* enum conn_state as the core sees it */
+    uint8_t in_handler;     /* a handler call for this conn is in progress */
+    uint8_t deferred;       /* CONN_DEFER_*: asked inside a handler, sent when it returns */
+    struct net__zlib *zlib; /* CONN_DEFER_COMPRESS's zlib state */
+    bool is_dirty : 1;
+    bool tls_up : 1;        /* tls_done() was delivered */
+    bool tls_asked : 1;     /* direct TLS or conn_starttls() */
+    bool compressed : 1;    /* conn_start_compression() succeeded */
+    bool have_ca_store : 1; /* the CA store existed at the handshake */
+};
+
 /* One connection. Per-connection memory is a tracked figure: no inline buffers
  * beyond the peer address; output and TLS buffers exist only while in use. */
 struct conn {
     uv_tcp_t tcp; /* tcp.data = the conn */
     struct net *net;
+    struct net_loop *nl;                /* the loop that owns the socket */
+    struct net_io *io;                  /* its I/O thread, or NULL (io_threads = 0) */
+    struct conn_core *core;             /* with an I/O thread: the core's side; NULL otherwise */
     struct listener *listener;          /* NULL for outgoing connections */
     struct conn_outgoing *outgoing;     /* NULL for accepted connections */
     const struct conn_handler *handler; /* NULL until accepted by the core */
@@ -141,20 +190,52 @@ struct conn {
     unsigned long id;
     unsigned in_handler; /* depth of handler calls in progress for this conn */
     uint16_t peer_port;
-    uint8_t state;         /* enum conn_state */
-    uint8_t deferred;      /* CONN_DEFER_* */
-    uint8_t why;           /* enum conn_close_reason, for closed() */
-    bool is_feeding : 1;   /* inside parser_feed/parser_resume */
-    bool is_dirty : 1;     /* linked in net->dirty */
-    bool tls_up : 1;       /* handshake finished */
-    bool tls_failed : 1;   /* fatal TLS error: no SSL_shutdown */
-    bool parse_failed : 1; /* the parser reported an error; input is ignored */
-    bool discard_rest : 1; /* drop the rest of the current read (after a restart) */
-    bool peer_eof : 1;     /* the peer's FIN arrived */
-    bool shut_down : 1;    /* our FIN is out (uv_shutdown finished) */
-    bool no_linger : 1;    /* close without waiting for the peer's FIN */
-    bool zlib_on : 1;      /* compression in effect (after the <compressed/> went out) */
-    char peer_ip[46];      /* INET6_ADDRSTRLEN */
+    uint8_t state;            /* enum conn_state */
+    uint8_t deferred;         /* CONN_DEFER_* */
+    uint8_t why;              /* enum conn_close_reason, for closed() */
+    bool is_feeding : 1;      /* inside parser_feed/parser_resume */
+    bool is_dirty : 1;        /* linked in net->dirty */
+    bool tls_up : 1;          /* handshake finished */
+    bool tls_failed : 1;      /* fatal TLS error: no SSL_shutdown */
+    bool parse_failed : 1;    /* the parser reported an error; input is ignored */
+    bool discard_rest : 1;    /* drop the rest of the current read (after a restart) */
+    bool peer_eof : 1;        /* the peer's FIN arrived */
+    bool shut_down : 1;       /* our FIN is out (uv_shutdown finished) */
+    bool no_linger : 1;       /* close without waiting for the peer's FIN */
+    bool zlib_on : 1;         /* compression in effect (after the <compressed/> went out) */
+    bool awaiting : 1;        /* I/O thread: parser held until the core answers (io.c) */
+    bool read_paused : 1;     /* I/O thread: socket reads stopped while awaiting */
+    bool peer_tls_closed : 1; /* I/O thread: close_notify arrived while awaiting */
+    char peer_ip[46];         /* INET6_ADDRSTRLEN */
+};
+
+enum conn_event_kind {
+    CONN_EV_TLS_DONE,
+    CONN_EV_STREAM_OPEN,
+    CONN_EV_STANZA,
+    CONN_EV_STREAM_CLOSE,
+    CONN_EV_PARSE_ERROR,
+    CONN_EV_CLOSED,
+    CONN_EV_CONNECTED,
+};
+
+/* What net tells the core: a direct call with io_threads = 0, a queued struct
+ * net_event (io.c) otherwise. */
+struct conn_event {
+    enum conn_event_kind kind;
+    union {
+        const struct conn_tls_info *tls;
+        struct {
+            const struct xml_node *header;
+            const char *content_ns;
+        } open;
+        struct stanza *st;
+        struct {
+            enum parser_error err;
+            const char *detail;
+        } error;
+        enum conn_close_reason why;
+    } u;
 };
 
 /* net.c */
@@ -163,7 +244,12 @@ void net__conn_mark_dirty(struct conn *c);
 /* Moves c from the dirty list to the closing list (deadline set now). */
 void net__conn_closing(struct conn *c);
 /* The close timer's clock. */
-uint64_t net__now_ms(const struct net *n);
+uint64_t net__now_ms(const struct net_loop *nl);
+/* Sets up / tears down a loop's handles and buffers. */
+int net__loop_init(struct net_loop *nl, struct net *n, uv_loop_t *loop);
+/* Closes the loop's handles (close callbacks counted in *closing). */
+void net__loop_close_handles(struct net_loop *nl, unsigned *closing);
+void net__loop_free_buffers(struct net_loop *nl);
 
 /* conn.c */
 /* Accepts a connection from l (listener callback). */
@@ -174,6 +260,50 @@ void net__conn_flush(struct conn *c);
 void net__conn_shutdown_now(struct conn *c, bool goodbye);
 /* "c2s#12" into buf (NET_WHO_BYTES); returns buf. */
 const char *net__conn_who(const struct conn *c, char *buf);
+/* Threaded mode, on the I/O thread: the socket fd accepted by the core is c's now. */
+void net__conn_adopt(struct conn *c, uv_os_sock_t fd);
+/* Threaded mode, on the I/O thread: starts the connect of c. */
+void net__conn_start_connect(struct conn *c, const struct sockaddr_storage *to,
+                             const struct sockaddr_storage *from);
+/* Threaded mode, on the I/O thread: the core's commands. */
+void net__conn_take_output(struct conn *c, char *data, size_t len);
+void net__conn_cmd_starttls(struct conn *c);
+void net__conn_cmd_restart(struct conn *c);
+void net__conn_cmd_compress(struct conn *c, struct net__zlib *z);
+void net__conn_cmd_resume(struct conn *c);
+void net__conn_cmd_close(struct conn *c);
+void net__conn_cmd_abort(struct conn *c, int why);
+/* Frees what is left of a closed conn. */
+void net__conn_free_rest(struct conn *c);
+/* Fills c's peer address from ss. */
+void net__conn_set_peer_addr(struct conn *c, const struct sockaddr_storage *ss);
+/* A new conn for l, with its id (core thread). NULL on OOM. */
+struct conn *net__conn_alloc(struct net *n);
+
+/* io.c */
+/* Starts / stops the I/O threads. */
+int net__io_start(struct net *n, unsigned n_threads);
+void net__io_free(struct net *n);
+/* Threaded accept on the core thread. */
+void net__io_accept(struct listener *l);
+/* Threaded net_connect's hand-over on the core thread. */
+void net__io_connect(struct conn *c, const struct sockaddr_storage *to,
+                     const struct sockaddr_storage *from);
+/* I/O thread: queues ev for the core. Returns true when the parser must wait for
+ * the core's answer (see docs/internals/threads.md). */
+bool net__io_post(struct conn *c, const struct conn_event *ev);
+/* I/O thread: publish c's pending output figure for the core. */
+void net__io_note_pending(struct conn *c);
+/* Core side of the conn_* calls with I/O threads. */
+int net__io_send(struct conn *c, struct stanza *st, const char *ns);
+int net__io_send_raw(struct conn *c, const char *data, size_t len);
+void net__io_starttls(struct conn *c);
+int net__io_start_compression(struct conn *c);
+void net__io_restart(struct conn *c);
+void net__io_close(struct conn *c);
+void net__io_abort(struct conn *c);
+/* Tests: runs fn(c, arg) on the thread that owns c's socket and waits for it. */
+void net__conn_call(struct conn *c, void (*fn)(struct conn *, void *), void *arg);
 
 /* tls.c */
 /* A new SSL for c, or NULL (logged): server side with the default identity for
@@ -194,6 +324,10 @@ void net__tls_info(SSL *ssl, struct conn_tls_info *info, struct net__tls_info_st
  * the queue. */
 void net__tls_log_errors(enum log_level level, const char *who, const char *what);
 void net__tls_free_identities(struct net *n);
+/* conn_peer_cert_check() on a certificate and verification result. */
+enum conn_peer_cert net__tls_cert_check(X509 *cert, long verify_result, bool have_store,
+                                        const char *domain, bool *name_ok, char *detail,
+                                        size_t detail_len);
 
 /* compress.c */
 /* New deflate and inflate streams (see NET_ZLIB_*), or NULL on OOM. */

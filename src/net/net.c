@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT
  *
- * net.c: the network layer on one libuv loop: listeners (IPv4, IPv6, dual-stack "::"),
+ * net.c: the network layer's front: listeners (IPv4, IPv6, dual-stack "::") on the
+ * core loop, and for every loop that owns sockets (the core loop, or each I/O thread's)
  * the shared read buffers, the once-per-iteration flush of every connection with
  * queued output (a uv_prepare handle, run just before the loop polls, as Redis does
  * in beforeSleep) and the timer that bounds graceful closes. Connections are conn.c's;
- * TLS is tls.c's.
+ * TLS is tls.c's; I/O threads and the queues to and from them are io.c's.
  */
 #include <signal.h>
 #include <string.h>
@@ -15,63 +16,110 @@
 #include "log.h"
 
 uint64_t
-net__now_ms(const struct net *n)
+net__now_ms(const struct net_loop *nl)
 {
-    return uv_now(n->loop);
+    return uv_now(nl->loop);
 }
 
 static void
 on_flush(uv_prepare_t *h)
 {
-    struct net *n = h->data;
+    struct net_loop *nl = h->data;
     /* net__conn_flush() unlinks c; it calls no handler, so the list only shrinks. */
-    while (!list_is_empty(&n->dirty))
-        net__conn_flush(LIST_ENTRY(n->dirty.next, struct conn, queue));
+    while (!list_is_empty(&nl->dirty))
+        net__conn_flush(LIST_ENTRY(nl->dirty.next, struct conn, queue));
     uv_prepare_stop(h);
 }
 
 void
 net__conn_mark_dirty(struct conn *c)
 {
-    struct net *n = c->net;
+    struct net_loop *nl = c->nl;
     /* A closing conn is flushed by the close sequence itself; its queue node is on
      * the closing list. */
     if (c->is_dirty || c->state != CONN_OPEN)
         return;
-    if (list_is_empty(&n->dirty))
-        uv_prepare_start(&n->flush_handle, on_flush);
-    list_insert_tail(&n->dirty, &c->queue);
+    if (list_is_empty(&nl->dirty))
+        uv_prepare_start(&nl->flush_handle, on_flush);
+    list_insert_tail(&nl->dirty, &c->queue);
     c->is_dirty = true;
 }
 
 static void
 on_close_timer(uv_timer_t *t)
 {
-    struct net *n = t->data;
-    uint64_t now = net__now_ms(n);
+    struct net_loop *nl = t->data;
+    uint64_t now = net__now_ms(nl);
     /* Oldest first, all with the same timeout: stop at the first one still in time. */
-    while (!list_is_empty(&n->closing)) {
-        struct conn *c = LIST_ENTRY(n->closing.next, struct conn, queue);
+    while (!list_is_empty(&nl->closing)) {
+        struct conn *c = LIST_ENTRY(nl->closing.next, struct conn, queue);
         if (c->close_deadline_ms > now)
             break;
         char who[NET_WHO_BYTES];
         log_debug(net__conn_who(c, who), "close timed out");
         net__conn_shutdown_now(c, false);
     }
-    if (list_is_empty(&n->closing))
+    if (list_is_empty(&nl->closing))
         uv_timer_stop(t);
 }
 
 void
 net__conn_closing(struct conn *c)
 {
-    struct net *n = c->net;
+    struct net_loop *nl = c->nl;
     list_remove(&c->queue);
     c->is_dirty = false;
-    c->close_deadline_ms = net__now_ms(n) + NET_CLOSE_TIMEOUT_MS;
-    list_insert_tail(&n->closing, &c->queue);
-    if (!uv_is_active((uv_handle_t *)&n->close_timer))
-        uv_timer_start(&n->close_timer, on_close_timer, 1000, 1000);
+    c->close_deadline_ms = net__now_ms(nl) + NET_CLOSE_TIMEOUT_MS;
+    list_insert_tail(&nl->closing, &c->queue);
+    if (!uv_is_active((uv_handle_t *)&nl->close_timer))
+        uv_timer_start(&nl->close_timer, on_close_timer, 1000, 1000);
+}
+
+int
+net__loop_init(struct net_loop *nl, struct net *n, uv_loop_t *loop)
+{
+    nl->loop = loop;
+    nl->net = n;
+    list_init(&nl->conns);
+    list_init(&nl->dirty);
+    list_init(&nl->closing);
+    nl->read_buf = yb_malloc(NET_READ_BUF_BYTES);
+    nl->tls_scratch = yb_malloc(NET_TLS_SCRATCH_BYTES);
+    if (nl->read_buf == NULL || nl->tls_scratch == NULL) {
+        net__loop_free_buffers(nl);
+        return YB_ENOMEM;
+    }
+    uv_prepare_init(loop, &nl->flush_handle);
+    nl->flush_handle.data = nl;
+    uv_timer_init(loop, &nl->close_timer);
+    nl->close_timer.data = nl;
+    return 0;
+}
+
+static void
+on_loop_handle_closed(uv_handle_t *h)
+{
+    unsigned *closing = h->data;
+    (*closing)--;
+}
+
+void
+net__loop_close_handles(struct net_loop *nl, unsigned *closing)
+{
+    nl->flush_handle.data = closing;
+    nl->close_timer.data = closing;
+    *closing += 2;
+    uv_close((uv_handle_t *)&nl->flush_handle, on_loop_handle_closed);
+    uv_close((uv_handle_t *)&nl->close_timer, on_loop_handle_closed);
+}
+
+void
+net__loop_free_buffers(struct net_loop *nl)
+{
+    yb_free(nl->read_buf);
+    yb_free(nl->tls_scratch);
+    yb_free(nl->zlib_scratch);
+    nl->read_buf = nl->tls_scratch = nl->zlib_scratch = NULL;
 }
 
 struct net *
@@ -89,26 +137,28 @@ net_new(uv_loop_t *loop, const struct net_config *cfg)
         signal(SIGPIPE, SIG_IGN);
     if (n->cfg.max_output_bytes == 0)
         n->cfg.max_output_bytes = NET_DEFAULT_MAX_OUTPUT;
-    list_init(&n->conns);
-    list_init(&n->dirty);
-    list_init(&n->closing);
     if (cfg->ca_file != NULL && (n->ca_file = yb_strdup(cfg->ca_file)) == NULL)
         goto fail;
     n->cfg.ca_file = n->ca_file;
-    n->read_buf = yb_malloc(NET_READ_BUF_BYTES);
-    n->tls_scratch = yb_malloc(NET_TLS_SCRATCH_BYTES);
-    if (n->read_buf == NULL || n->tls_scratch == NULL)
+    if (net__loop_init(&n->core, n, loop) != 0)
         goto fail;
-    uv_prepare_init(loop, &n->flush_handle);
-    n->flush_handle.data = n;
-    uv_timer_init(loop, &n->close_timer);
-    n->close_timer.data = n;
+    uv_mutex_init(&n->tls_lock);
+    if (cfg->io_threads > 0 && net__io_start(n, cfg->io_threads) != 0) {
+        log_error("net", "cannot start %u I/O threads", cfg->io_threads);
+        unsigned closing = 0;
+        net__loop_close_handles(&n->core, &closing);
+        while (closing > 0)
+            uv_run(loop, UV_RUN_ONCE);
+        net__loop_free_buffers(&n->core);
+        uv_mutex_destroy(&n->tls_lock);
+        yb_free(n->ca_file);
+        yb_free(n);
+        return NULL;
+    }
     return n;
 fail:
     log_error("net", "out of memory");
     if (n != NULL) {
-        yb_free(n->read_buf);
-        yb_free(n->tls_scratch);
         yb_free(n->ca_file);
         yb_free(n);
     }
@@ -147,7 +197,10 @@ on_connection(uv_stream_t *server, int status)
         log_warn(l->name, "accept: %s", uv_strerror(status));
         return;
     }
-    net__conn_accept(l);
+    if (l->net->n_io > 0)
+        net__io_accept(l);
+    else
+        net__conn_accept(l);
 }
 
 int
@@ -252,27 +305,24 @@ net_free(struct net *n)
     if (n == NULL)
         return;
     net_stop_listening(n);
+    /* I/O threads first: their conns' closed() run on this thread, then they stop. */
+    net__io_free(n);
     struct list_node *it, *tmp;
-    LIST_FOREACH_SAFE(it, tmp, &n->conns)
+    LIST_FOREACH_SAFE(it, tmp, &n->core.conns)
     {
         net__conn_shutdown_now(LIST_ENTRY(it, struct conn, link), true);
     }
-    n->flush_handle.data = n;
-    n->close_timer.data = n;
-    n->n_closing_handles += 2;
-    uv_close((uv_handle_t *)&n->flush_handle, on_handle_closed);
-    uv_close((uv_handle_t *)&n->close_timer, on_handle_closed);
+    net__loop_close_handles(&n->core, &n->n_closing_handles);
     /* Close callbacks are pending, so these iterations do not block. */
-    while (!list_is_empty(&n->conns) || n->n_closing_handles > 0)
+    while (!list_is_empty(&n->core.conns) || n->n_closing_handles > 0)
         uv_run(n->loop, UV_RUN_ONCE);
     for (size_t i = 0; i < n->n_listeners; i++)
         listener_free(n->listeners[i]);
     yb_free(n->listeners);
     net__tls_free_identities(n);
     net__tls_free_client(n);
+    uv_mutex_destroy(&n->tls_lock);
     yb_free(n->ca_file);
-    yb_free(n->read_buf);
-    yb_free(n->tls_scratch);
-    yb_free(n->zlib_scratch);
+    net__loop_free_buffers(&n->core);
     yb_free(n);
 }

@@ -3,8 +3,9 @@
  * net.h: the network layer's front: listeners, TLS identities and connections'
  * lifecycle. net owns sockets, SSL objects and stream parsers; it never touches a
  * session, a roster or the router (DESIGN.md §2). With io_threads = 0 everything runs
- * on the loop given to net_new(); the callbacks in conn.h are the seam that I/O
- * threads will later turn into queues.
+ * on the loop given to net_new(); with I/O threads the callbacks in conn.h still run
+ * on that loop (the core thread), fed from a queue (docs/internals/threads.md).
+ * Every function here: core thread only.
  */
 #ifndef YB_NET_H
 #define YB_NET_H
@@ -55,6 +56,9 @@ struct net_config {
     /* PEM bundle of trusted CAs for checking peers' certificates; NULL: OpenSSL's
      * default locations (Debian: /etc/ssl/certs). Loaded at first use. */
     const char *ca_file;
+    /* Threads that own the sockets (TLS, zlib, XML parsing, writes); 0: everything
+     * runs on the loop given to net_new(). See docs/internals/threads.md. */
+    unsigned io_threads;
 };
 
 /* The core side's answer to a new connection: its event handler and data.

@@ -62,14 +62,18 @@ on_servername(SSL *ssl, int *alert, void *arg)
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     if (c == NULL || name == NULL)
         return SSL_TLSEXT_ERR_OK;
+    /* I/O threads run this while the core may reload identities. */
+    uv_mutex_lock(&c->net->tls_lock);
     struct tls_identity *id = identity_find(c->net, name);
     if (id == NULL) {
         const char *dot = strchr(name, '.');
         if (dot != NULL && dot[1] != '\0')
             id = identity_find(c->net, dot + 1);
     }
+    /* SSL_set_SSL_CTX takes its own reference. */
     if (id != NULL && SSL_get_SSL_CTX(ssl) != id->ctx)
         SSL_set_SSL_CTX(ssl, id->ctx);
+    uv_mutex_unlock(&c->net->tls_lock);
     return SSL_TLSEXT_ERR_OK;
 }
 
@@ -136,11 +140,13 @@ net_tls_add_identity(struct net *n, const char *domain, const char *cert_file, c
         return YB_EINVAL;
     }
     char *lower = yb_strdup(domain);
+    uv_mutex_lock(&n->tls_lock);
     struct tls_identity *ids = yb_realloc(n->ids, (n->n_ids + 1) * sizeof *ids);
     if (lower == NULL || ids == NULL) {
         yb_free(lower);
         if (ids != NULL)
             n->ids = ids;
+        uv_mutex_unlock(&n->tls_lock);
         SSL_CTX_free(ctx);
         return YB_ENOMEM;
     }
@@ -158,6 +164,7 @@ net_tls_add_identity(struct net *n, const char *domain, const char *cert_file, c
         n->ids[n->n_ids].ctx = ctx;
         n->n_ids++;
     }
+    uv_mutex_unlock(&n->tls_lock);
     log_info("tls", "identity %s: %s", domain, cert_file);
     return 0;
 }
@@ -177,13 +184,18 @@ net__tls_free_identities(struct net *n)
 void
 net_tls_clear_identities(struct net *n)
 {
+    uv_mutex_lock(&n->tls_lock);
     net__tls_free_identities(n);
+    uv_mutex_unlock(&n->tls_lock);
 }
 
 bool
 net_tls_has_identity(struct net *n, const char *domain)
 {
-    return identity_find(n, domain) != NULL;
+    uv_mutex_lock(&n->tls_lock);
+    bool has = identity_find(n, domain) != NULL;
+    uv_mutex_unlock(&n->tls_lock);
+    return has;
 }
 
 /* Peers' certificates are judged by the core (conn_peer_cert_check), which may still
@@ -293,8 +305,21 @@ setup_server_verify(struct net *n, SSL *ssl)
     return 0;
 }
 
+static SSL *new_ssl_locked(struct net *n, struct conn *c);
+
+/* Under tls_lock: the identity table, the CA store and the client context are the
+ * core's to change (reload) and every I/O thread's to read. */
 SSL *
 net__tls_new_ssl(struct net *n, struct conn *c)
+{
+    uv_mutex_lock(&n->tls_lock);
+    SSL *ssl = new_ssl_locked(n, c);
+    uv_mutex_unlock(&n->tls_lock);
+    return ssl;
+}
+
+static SSL *
+new_ssl_locked(struct net *n, struct conn *c)
 {
     char who[NET_WHO_BYTES];
     SSL_CTX *ctx;
@@ -379,12 +404,25 @@ enum conn_peer_cert
 conn_peer_cert_check(const struct conn *c, const char *domain, bool *name_ok, char *detail,
                      size_t detail_len)
 {
+    if (c->core != NULL)
+        return net__tls_cert_check(c->core->peer_cert, c->core->verify_result,
+                                   c->core->have_ca_store, domain, name_ok, detail, detail_len);
     *name_ok = false;
     if (detail != NULL && detail_len > 0)
         detail[0] = '\0';
     if (c->ssl == NULL || !c->tls_up)
         return CONN_CERT_NONE;
-    X509 *cert = SSL_get0_peer_certificate(c->ssl);
+    return net__tls_cert_check(SSL_get0_peer_certificate(c->ssl), SSL_get_verify_result(c->ssl),
+                               c->net->ca_store != NULL, domain, name_ok, detail, detail_len);
+}
+
+enum conn_peer_cert
+net__tls_cert_check(X509 *cert, long v, bool have_store, const char *domain, bool *name_ok,
+                    char *detail, size_t detail_len)
+{
+    *name_ok = false;
+    if (detail != NULL && detail_len > 0)
+        detail[0] = '\0';
     if (cert == NULL)
         return CONN_CERT_NONE;
     if (domain != NULL && domain[0] != '\0') {
@@ -400,11 +438,10 @@ conn_peer_cert_check(const struct conn *c, const char *domain, bool *name_ok, ch
             GENERAL_NAMES_free(names);
         }
     }
-    long v = SSL_get_verify_result(c->ssl);
     if (v != X509_V_OK && detail != NULL)
         snprintf(detail, detail_len, "%s", X509_verify_cert_error_string(v));
     ERR_clear_error();
-    if (c->net->ca_store == NULL)
+    if (!have_store)
         return CONN_CERT_UNTRUSTED; /* no CA store: nothing can be trusted */
     return v == X509_V_OK ? CONN_CERT_TRUSTED : CONN_CERT_UNTRUSTED;
 }

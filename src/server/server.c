@@ -229,6 +229,7 @@ server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
     ncfg.parser.max_attrs = cfg->max_attributes;
     ncfg.max_output_bytes = cfg->max_output_bytes;
     ncfg.ca_file = cfg->s2s_ca_file;
+    ncfg.io_threads = cfg->io_threads;
     s->net = net_new(loop, &ncfg);
     if (s->net == NULL)
         return YB_EIO;

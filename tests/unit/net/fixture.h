@@ -39,6 +39,15 @@
 
 #define FIX_FN static __attribute__((unused))
 
+/* YB_TEST_IO_THREADS=N runs the same tests with N I/O threads (CTest registers
+ * each net test twice: unit/net/<test> and unit/net/<test>-io2). */
+FIX_FN unsigned
+fix_io_threads(void)
+{
+    const char *v = getenv("YB_TEST_IO_THREADS");
+    return v != NULL ? (unsigned)atoi(v) : 0;
+}
+
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define HEADER                                                                                     \
     "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "                                   \
@@ -317,6 +326,7 @@ fix_init(struct fix *f, size_t max_output)
     memset(&cfg, 0, sizeof cfg);
     parser_limits_default(&cfg.parser);
     cfg.max_output_bytes = max_output ? max_output : 1 << 20;
+    cfg.io_threads = fix_io_threads();
     f->net = net_new(&f->loop, &cfg);
     if (f->net == NULL)
         return -1;

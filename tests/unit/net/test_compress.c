@@ -13,12 +13,20 @@
 
 static size_t zlib_mem_seen;
 
+/* On the thread that owns c's socket (the I/O thread when there is one). */
+static void
+read_zlib_mem(struct conn *c, void *arg)
+{
+    (void)arg;
+    if (c->zlib != NULL && c->zlib_on)
+        zlib_mem_seen = net__zlib_mem(c->zlib);
+}
+
 static void
 record_zlib_mem(struct fix *f, struct conn *c)
 {
     (void)f;
-    if (c->zlib != NULL && c->zlib_on)
-        zlib_mem_seen = net__zlib_mem(c->zlib);
+    net__conn_call(c, read_zlib_mem, NULL);
 }
 
 /* Sync flush markers (an empty stored block, XEP-0138 §6.1) in what came so far. */

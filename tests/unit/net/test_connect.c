@@ -221,6 +221,9 @@ run_init(const char *ca_file_is_cert)
     uv_loop_init(&R.loop);
     struct net_config cfg = {.ca_file = ca_file_is_cert ? R.cert : NULL};
     parser_limits_default(&cfg.parser);
+    /* YB_TEST_IO_THREADS: as in fixture.h (the -io2 runs). */
+    const char *io = getenv("YB_TEST_IO_THREADS");
+    cfg.io_threads = io != NULL ? (unsigned)atoi(io) : 0;
     R.net = net_new(&R.loop, &cfg);
     if (R.net == NULL || net_tls_add_identity(R.net, "localhost", R.cert, R.key) != 0)
         return -1;

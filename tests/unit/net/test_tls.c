@@ -345,6 +345,16 @@ bio_max(BIO *b)
     return bm != NULL ? bm->max : (size_t)-1;
 }
 
+/* On the thread that owns c's socket. */
+static void
+read_idle(struct conn *c, void *arg)
+{
+    (void)arg;
+    idle_out_cap = c->out.cap;
+    idle_rbio_max = bio_max(SSL_get_rbio(c->ssl));
+    idle_wbio_max = bio_max(SSL_get_wbio(c->ssl));
+}
+
 /* The last write's callback may still be due when the client has all the bytes. */
 static uv_timer_t idle_timer;
 
@@ -360,9 +370,7 @@ on_idle_timer(uv_timer_t *t)
     if (busy_pending != 0)
         return;
     uv_timer_stop(t);
-    idle_out_cap = f->conn->out.cap;
-    idle_rbio_max = bio_max(SSL_get_rbio(f->conn->ssl));
-    idle_wbio_max = bio_max(SSL_get_wbio(f->conn->ssl));
+    net__conn_call(f->conn, read_idle, NULL);
     atomic_store(&f->phase, 2);
 }
 
