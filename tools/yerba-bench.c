@@ -44,7 +44,8 @@ usage(FILE *f)
           "  --offset I           first user index, 0-based (0: user1)\n"
           "  --duration S         idle hold / chat / churn seconds (10)\n"
           "  --rate R             chat: aggregate messages per second (1000)\n"
-          "  --scenario S         idle | chat | login | churn (idle)\n"
+          "  --scenario S         idle | chat | login | churn | halfopen | rosterchurn |\n"
+          "                       slowreader (idle)\n"
           "  --step               chat: raise the rate each step until loss or p99 too high\n"
           "  --step-secs S        step length (5)    --step-factor F  rate factor (1.5)\n"
           "  --step-p99 MS        p99 limit of a good step (250)\n"
@@ -57,6 +58,20 @@ usage(FILE *f)
           "  --server-pid PID     report the server's CPU and memory figures\n"
           "  --procs P            worker processes (1)\n"
           "  --json               also print one JSON line\n"
+          "robustness (docs/bench.md):\n"
+          "  --attackers N        halfopen: connections that never log in (1000)\n"
+          "  --attack-sources N   halfopen: their addresses 127.1.0.1.. (N/50 rounded up)\n"
+          "  --attack-first K     halfopen: start at the (K+1)-th of those addresses (0)\n"
+          "  --trickle S          halfopen: send the stream header one byte every S s\n"
+          "  --reconnect S        halfopen: reconnect a closed attacker after S s (0: no)\n"
+          "  --settle S           halfopen: wait after the attackers connected (1)\n"
+          "  --flooder            chat: a second pass with one client flooding\n"
+          "  --flood-once         the flooder does not come back after its cut-off\n"
+          "  --special-user N     the flooder / roster account / slow reader (clients+offset+1)\n"
+          "  --cycles N           rosterchurn: log-in/log-out cycles (20)\n"
+          "  --online-secs S      rosterchurn: seconds online per cycle (0.5)\n"
+          "  --burst-kib N        slowreader: KiB sent to the reader (8192)\n"
+          "  --msg-bytes N        slowreader: body bytes per message (8000)\n"
           "  --verbose            log the network layer's debug lines\n",
           f);
 }
@@ -128,6 +143,19 @@ enum {
     OPT_PROCS,
     OPT_JSON,
     OPT_VERBOSE,
+    OPT_ATTACKERS,
+    OPT_ATTACK_SOURCES,
+    OPT_ATTACK_FIRST,
+    OPT_TRICKLE,
+    OPT_RECONNECT,
+    OPT_SETTLE,
+    OPT_FLOODER,
+    OPT_FLOOD_ONCE,
+    OPT_SPECIAL_USER,
+    OPT_CYCLES,
+    OPT_ONLINE_SECS,
+    OPT_BURST_KIB,
+    OPT_MSG_BYTES,
     OPT_HELP,
 };
 
@@ -162,6 +190,19 @@ static const struct option long_opts[] = {
     {"procs", required_argument, NULL, OPT_PROCS},
     {"json", no_argument, NULL, OPT_JSON},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"attackers", required_argument, NULL, OPT_ATTACKERS},
+    {"attack-sources", required_argument, NULL, OPT_ATTACK_SOURCES},
+    {"attack-first", required_argument, NULL, OPT_ATTACK_FIRST},
+    {"trickle", required_argument, NULL, OPT_TRICKLE},
+    {"reconnect", required_argument, NULL, OPT_RECONNECT},
+    {"settle", required_argument, NULL, OPT_SETTLE},
+    {"flooder", no_argument, NULL, OPT_FLOODER},
+    {"flood-once", no_argument, NULL, OPT_FLOOD_ONCE},
+    {"special-user", required_argument, NULL, OPT_SPECIAL_USER},
+    {"cycles", required_argument, NULL, OPT_CYCLES},
+    {"online-secs", required_argument, NULL, OPT_ONLINE_SECS},
+    {"burst-kib", required_argument, NULL, OPT_BURST_KIB},
+    {"msg-bytes", required_argument, NULL, OPT_MSG_BYTES},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -191,6 +232,13 @@ parse_options(int argc, char **argv, struct bench_options *o)
         .login_timeout_s = 30,
         .roster = true,
         .procs = 1,
+        .attackers = 1000,
+        .settle_s = 1,
+        .cycles = 20,
+        .online_s = 0.5,
+        .burst_kib = 8192,
+        .msg_bytes = 8000,
+        .side_fd = -1,
     };
     int opt, pid;
     bool ok = true;
@@ -257,6 +305,12 @@ parse_options(int argc, char **argv, struct bench_options *o)
                 o->scenario = SCENARIO_LOGIN;
             else if (strcmp(optarg, "churn") == 0)
                 o->scenario = SCENARIO_CHURN;
+            else if (strcmp(optarg, "halfopen") == 0)
+                o->scenario = SCENARIO_HALFOPEN;
+            else if (strcmp(optarg, "rosterchurn") == 0)
+                o->scenario = SCENARIO_ROSTERCHURN;
+            else if (strcmp(optarg, "slowreader") == 0)
+                o->scenario = SCENARIO_SLOWREADER;
             else
                 ok = false;
             break;
@@ -303,6 +357,47 @@ parse_options(int argc, char **argv, struct bench_options *o)
         case OPT_VERBOSE:
             log_set_level(LOG_DEBUG);
             break;
+        case OPT_ATTACKERS:
+            ok = parse_int(optarg, 0, 1000000, &o->attackers);
+            break;
+        case OPT_ATTACK_SOURCES:
+            ok = parse_int(optarg, 1, 250 * 250, &o->attack_sources);
+            break;
+        case OPT_ATTACK_FIRST:
+            ok = parse_int(optarg, 0, 250 * 250, &o->attack_first);
+            break;
+        case OPT_TRICKLE:
+            ok = parse_double(optarg, 0.001, &o->trickle_s);
+            o->attack_trickle = true;
+            break;
+        case OPT_RECONNECT:
+            ok = parse_double(optarg, 0, &o->reconnect_s);
+            break;
+        case OPT_SETTLE:
+            ok = parse_double(optarg, 0, &o->settle_s);
+            break;
+        case OPT_FLOODER:
+            o->flooder = true;
+            break;
+        case OPT_FLOOD_ONCE:
+            o->flooder = true;
+            o->flood_once = true;
+            break;
+        case OPT_SPECIAL_USER:
+            ok = parse_int(optarg, 1, 100000000, &o->special_user);
+            break;
+        case OPT_CYCLES:
+            ok = parse_int(optarg, 1, SIDE_MAX_CYCLES, &o->cycles);
+            break;
+        case OPT_ONLINE_SECS:
+            ok = parse_double(optarg, 0, &o->online_s);
+            break;
+        case OPT_BURST_KIB:
+            ok = parse_int(optarg, 1, 1 << 22, &o->burst_kib);
+            break;
+        case OPT_MSG_BYTES:
+            ok = parse_int(optarg, 1, 1 << 20, &o->msg_bytes);
+            break;
         case OPT_HELP:
         case 'h':
             usage(stdout);
@@ -318,6 +413,21 @@ parse_options(int argc, char **argv, struct bench_options *o)
                     opt > 0 && opt >= OPT_HOST && opt < OPT_HELP ? long_opts[opt - OPT_HOST].name
                                                                  : "?");
         usage(stderr);
+        return -1;
+    }
+    if (o->special_user == 0)
+        o->special_user = o->offset + o->clients + 1;
+    if (o->attack_sources == 0)
+        o->attack_sources = (o->attackers + 49) / 50;
+    bool side = o->scenario == SCENARIO_HALFOPEN || o->scenario == SCENARIO_ROSTERCHURN ||
+                o->scenario == SCENARIO_SLOWREADER || o->flooder;
+    if (side && (o->procs != 1 || o->step)) {
+        fprintf(stderr, "yerba-bench: halfopen, rosterchurn, slowreader and --flooder run "
+                        "in one process, without --step\n");
+        return -1;
+    }
+    if (o->flooder && o->scenario != SCENARIO_CHAT) {
+        fprintf(stderr, "yerba-bench: --flooder goes with --scenario chat\n");
         return -1;
     }
     if (o->scenario == SCENARIO_CHAT && o->clients % 2) {
@@ -463,6 +573,133 @@ run_procs(const struct bench_options *o, struct bench_result *out)
     out->magic = BENCH_RESULT_MAGIC;
 }
 
+/* bench_report's JSON line for r, without its closing brace, in a malloc'd string. */
+static char *
+json_of(const struct bench_options *o, const struct bench_result *r)
+{
+    struct bench_options oj = *o;
+    oj.json = true;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL)
+        return NULL;
+    bench_report(&oj, r, f);
+    fclose(f);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '}'))
+        text[--len] = '\0'; /* the last line ends in "}\n" */
+    char *last = strrchr(text, '\n');
+    char *out = yb_strdup(last ? last + 1 : text);
+    free(text);
+    return out;
+}
+
+/* The human block of r, without its JSON line. */
+static void
+human_of(const struct bench_options *o, const struct bench_result *r, const char *title)
+{
+    struct bench_options oh = *o;
+    oh.json = false;
+    printf("== %s ==\n", title);
+    bench_report(&oh, r, stdout);
+}
+
+/* halfopen and chat --flooder: a quiet pass, then the same with the side process
+ * (attackers or the flooder) running. Returns the exit code. */
+static int
+run_two_passes(struct bench_options *o)
+{
+    struct bench_result *quiet = yb_malloc(sizeof *quiet), *loaded = yb_malloc(sizeof *loaded);
+    struct side_result *sr = yb_calloc(1, sizeof *sr);
+    if (quiet == NULL || loaded == NULL || sr == NULL)
+        return 3;
+    bench_result_init(quiet);
+    bench_result_init(loaded);
+    struct bench_options pass = *o;
+    if (o->scenario == SCENARIO_HALFOPEN)
+        pass.scenario = SCENARIO_LOGIN;
+    bench_run(&pass, -1, quiet);
+
+    int fd = -1;
+    pid_t pid = side_start(o, &fd);
+    if (pid < 0) {
+        perror("yerba-bench: side process");
+        return 3;
+    }
+    if (side_wait(fd) != 'R')
+        fprintf(stderr, "yerba-bench: the side process did not get ready\n");
+    if (o->scenario == SCENARIO_HALFOPEN && o->settle_s > 0)
+        usleep((useconds_t)(o->settle_s * 1e6));
+    bench_run(&pass, -1, loaded);
+    side_signal(fd, 'S');
+    if (side_finish(pid, fd, sr) != 0)
+        fprintf(stderr, "yerba-bench: the side process gave no result\n");
+
+    human_of(&pass, quiet, "quiet");
+    human_of(&pass, loaded, o->scenario == SCENARIO_HALFOPEN ? "under attack" : "with flooder");
+    side_report(o, sr, stdout);
+    int rc = bench_exit_code(&pass, loaded);
+    if (o->json) {
+        char *qj = json_of(&pass, quiet), *lj = json_of(&pass, loaded);
+        printf("%s,\"scenario_run\":\"%s\",\"quiet_exit\":%d,\"quiet\":%s},", lj ? lj : "{",
+               o->scenario == SCENARIO_HALFOPEN ? "halfopen" : "flooder",
+               bench_exit_code(&pass, quiet), qj ? qj : "{");
+        side_json(o, sr, stdout);
+        printf("}\n");
+        yb_free(qj);
+        yb_free(lj);
+    }
+    yb_free(quiet);
+    yb_free(loaded);
+    yb_free(sr);
+    return rc;
+}
+
+/* rosterchurn and slowreader: one pass; run.c hands the measured phase to the side
+ * process. */
+static int
+run_with_side(struct bench_options *o)
+{
+    struct bench_result *res = yb_malloc(sizeof *res);
+    struct side_result *sr = yb_calloc(1, sizeof *sr);
+    if (res == NULL || sr == NULL)
+        return 3;
+    bench_result_init(res);
+    int fd = -1;
+    pid_t pid = side_start(o, &fd);
+    if (pid < 0) {
+        perror("yerba-bench: side process");
+        return 3;
+    }
+    o->side_fd = fd;
+    o->side = sr;
+    bench_run(o, -1, res);
+    close(fd);
+    waitpid(pid, NULL, 0);
+    if (o->scenario == SCENARIO_SLOWREADER && o->server_pid > 0) {
+        /* give the server a moment to free the victim's queue, then read it */
+        usleep(1000000);
+        struct procstat ps;
+        if (procstat_read(o->server_pid, &ps) == 0)
+            sr->sr_rss_after_kib = ps.rss_kib;
+    }
+    human_of(o, res, bench_scenario_name(o->scenario));
+    side_report(o, sr, stdout);
+    int rc = bench_exit_code(o, res);
+    if (sr->magic != SIDE_RESULT_MAGIC)
+        rc = 3;
+    if (o->json) {
+        char *j = json_of(o, res);
+        printf("%s,", j ? j : "{");
+        side_json(o, sr, stdout);
+        printf("}\n");
+        yb_free(j);
+    }
+    yb_free(res);
+    yb_free(sr);
+    return rc;
+}
+
 static void
 raise_fd_limit(void)
 {
@@ -483,6 +720,10 @@ main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
+    if (o.scenario == SCENARIO_HALFOPEN || o.flooder)
+        return run_two_passes(&o);
+    if (o.scenario == SCENARIO_ROSTERCHURN || o.scenario == SCENARIO_SLOWREADER)
+        return run_with_side(&o);
     struct bench_result *res = yb_malloc(sizeof *res);
     if (res == NULL)
         return 3;

@@ -24,7 +24,47 @@
  * logins have finished, 2 at the end of the measured phase. */
 #define BENCH_MARKS 3
 
-enum bench_scenario { SCENARIO_IDLE, SCENARIO_CHAT, SCENARIO_LOGIN, SCENARIO_CHURN };
+enum bench_scenario {
+    SCENARIO_IDLE,
+    SCENARIO_CHAT,
+    SCENARIO_LOGIN,
+    SCENARIO_CHURN,
+    SCENARIO_HALFOPEN,    /* logins quiet, then again with attackers connected (side.c) */
+    SCENARIO_ROSTERCHURN, /* contacts online; one big-roster account cycles (side.c) */
+    SCENARIO_SLOWREADER,  /* contacts send a burst to an account that does not read */
+};
+
+#define SIDE_MAX_CYCLES 1000
+
+/* What the side process (side.c) measured: attackers, the flooder, the roster
+ * account's cycles, the slow reader. Plain data, written through a socketpair. */
+struct side_result {
+    uint32_t magic;
+    /* halfopen */
+    uint64_t att_attempts, att_connected, att_connect_failed;
+    uint64_t att_refused;   /* closed by the server within 2 s of the connect */
+    uint64_t att_timed_out; /* closed by the server later (auth_timeout) */
+    uint64_t att_open_max, att_open_end, att_bytes;
+    /* flooder */
+    uint64_t fl_logins, fl_sent, fl_cutoffs, fl_echoes;
+    uint64_t fl_login_failures; /* logins again refused (e.g. connections_per_minute) */
+    uint64_t fl_first_sent;     /* stanzas sent before the first cut-off */
+    double fl_first_cut_s;      /* seconds from going online to the first cut-off */
+    char fl_first_error[64];    /* "stream policy-violation" */
+    /* rosterchurn */
+    unsigned cycles, cycles_failed;
+    uint64_t presences_last;          /* available presences received in the last cycle */
+    int64_t rss_kib[SIDE_MAX_CYCLES]; /* server RSS after each cycle's logout */
+    double cycle_ms_max;
+    /* slowreader */
+    uint64_t sr_received;             /* burst messages the victim got before the end */
+    char sr_end[64];                  /* how its stream ended */
+    bool sr_disconnected;             /* the server closed it */
+    uint64_t sr_sent, sr_send_errors; /* burst messages the contacts sent (run.c) */
+    /* server RSS (run.c): before the victim logged in, peak during the burst, after */
+    int64_t sr_rss_before_kib, sr_rss_peak_kib, sr_rss_after_kib;
+};
+#define SIDE_RESULT_MAGIC 0x79626e73u
 
 struct bench_options {
     const char *host; /* numeric server address */
@@ -57,6 +97,28 @@ struct bench_options {
     double fail_pct; /* exit 1 when failures exceed this percentage of clients */
     bool roster;     /* roster get during login */
     int procs;
+
+    /* halfopen (side.c) */
+    int attackers;       /* idle connections held during the second pass */
+    int attack_sources;  /* source addresses 127.1.0.1, 127.1.0.2, ... */
+    int attack_first;    /* ... starting at the (attack_first+1)-th of them */
+    bool attack_trickle; /* send a stream header one byte at a time */
+    double trickle_s;    /* seconds between two bytes */
+    double reconnect_s;  /* reconnect a closed attacker after this; 0: never */
+    double settle_s;     /* wait after the attackers connected, before the logins */
+    /* chat --flooder: one more client (user<clients+offset+1>) floods during the
+     * second of two chat passes */
+    bool flooder;
+    bool flood_once; /* the flooder does not log in again after its cut-off */
+    /* rosterchurn / slowreader: the special account's index (its user number) */
+    int special_user;
+    int cycles;      /* rosterchurn: log-in/log-out cycles */
+    double online_s; /* rosterchurn: seconds online per cycle */
+    int burst_kib;   /* slowreader: bytes sent to the victim, in KiB */
+    int msg_bytes;   /* slowreader: body size of a burst message */
+    /* run.c talks to the side process through side_fd (-1: none) */
+    int side_fd;
+    struct side_result *side;
 };
 
 struct bench_mark {
@@ -115,5 +177,20 @@ void bench_report(const struct bench_options *o, const struct bench_result *r, F
 int bench_exit_code(const struct bench_options *o, const struct bench_result *r);
 
 const char *bench_scenario_name(enum bench_scenario s);
+
+/* side.c: forks the side process for o's scenario (attackers, flooder, roster
+ * account, slow reader); *fd is the parent's end of their socketpair. Returns the
+ * PID or -1. */
+pid_t side_start(const struct bench_options *o, int *fd);
+/* Waits for one byte from the side process; returns it, or -1. */
+int side_wait(int fd);
+/* Sends one byte to the side process. */
+int side_signal(int fd, char b);
+/* Reads the side process's result (blocking); with pid > 0 also closes fd and reaps
+ * the process. Returns 0 or -1. */
+int side_finish(pid_t pid, int fd, struct side_result *out);
+/* The side figures, human-readable, and as a JSON object's members (no braces). */
+void side_report(const struct bench_options *o, const struct side_result *s, FILE *f);
+void side_json(const struct bench_options *o, const struct side_result *s, FILE *f);
 
 #endif

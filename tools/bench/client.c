@@ -579,3 +579,9 @@ client_abort(struct client *c)
     c->state = CS_CLOSING;
     conn_abort(c->conn);
 }
+
+size_t
+client_pending_output(const struct client *c)
+{
+    return c->conn ? conn_pending_output(c->conn) : 0;
+}

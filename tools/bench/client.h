@@ -76,6 +76,8 @@ bool client_is_online(const struct client *c);
 int client_send(struct client *c, struct stanza *st);
 /* Sends already serialised XML (online only). Same returns. */
 int client_send_raw(struct client *c, const char *xml, size_t len);
+/* Bytes queued for the server and not yet written (flow control for floods). */
+size_t client_pending_output(const struct client *c);
 /* Logs out: closes the stream (</stream:stream>) and waits for the server's
  * closing tag; closed(CLIENT_OK) follows. Safe to call twice. */
 void client_close(struct client *c);

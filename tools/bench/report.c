@@ -12,7 +12,8 @@
 const char *
 bench_scenario_name(enum bench_scenario s)
 {
-    static const char *const names[] = {"idle", "chat", "login", "churn"};
+    static const char *const names[] = {"idle",     "chat",        "login",     "churn",
+                                        "halfopen", "rosterchurn", "slowreader"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 

@@ -72,6 +72,9 @@ struct worker {
     /* churn */
     uint64_t churn_start_ns;
     double churn_credit;
+    /* rosterchurn, slowreader: waiting for the side process's result */
+    uv_poll_t side_poll;
+    uv_timer_t rss_timer;
 };
 
 static uint64_t
@@ -488,6 +491,101 @@ on_sweep(uv_timer_t *t)
         churn(w);
 }
 
+/* --- rosterchurn and slowreader: the side process does the measured part --- */
+
+static void
+on_side_result(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct worker *w = p->data;
+    uv_poll_stop(p);
+    uv_timer_stop(&w->rss_timer);
+    struct side_result *sr = w->o->side;
+    /* side_finish() reads the rest; keep what run.c measured itself */
+    uint64_t sent = sr->sr_sent, errs = sr->sr_send_errors;
+    int64_t before = sr->sr_rss_before_kib, peak = sr->sr_rss_peak_kib;
+    w->o->side->magic = 0;
+    if (side_finish(0, w->o->side_fd, sr) != 0)
+        fprintf(stderr, "yerba-bench: the side process gave no result\n");
+    sr->sr_sent = sent;
+    sr->sr_send_errors = errs;
+    sr->sr_rss_before_kib = before;
+    sr->sr_rss_peak_kib = peak;
+    end_measure(w);
+}
+
+static void
+on_rss_sample(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    struct procstat ps;
+    if (w->o->server_pid > 0 && procstat_read(w->o->server_pid, &ps) == 0 &&
+        ps.rss_kib > w->o->side->sr_rss_peak_kib)
+        w->o->side->sr_rss_peak_kib = ps.rss_kib;
+}
+
+/* Every online client sends its share of --burst-kib to the victim's full JID. */
+static void
+send_burst(struct worker *w)
+{
+    const struct bench_options *o = w->o;
+    struct side_result *sr = o->side;
+    size_t body = (size_t)o->msg_bytes;
+    char *msg = yb_malloc(body + 256);
+    uint64_t total = (uint64_t)o->burst_kib * 1024 / body + 1;
+    for (uint64_t k = 0; msg != NULL && k < total;) {
+        bool any = false;
+        for (unsigned i = 0; i < w->n && k < total; i++) {
+            struct bclient *b = &w->cl[i];
+            if (b->st != BC_ONLINE)
+                continue;
+            any = true;
+            int len = snprintf(msg, body + 256, "<message to='%s%d@%s/slow' type='headline'><body>",
+                               o->users, o->special_user, o->domain);
+            memset(msg + len, 'x', body);
+            len += (int)body;
+            len += snprintf(msg + len, 64, "</body></message>");
+            if (client_send_raw(b->c, msg, (size_t)len) == 0)
+                sr->sr_sent++;
+            else
+                sr->sr_send_errors++;
+            k++;
+        }
+        if (!any)
+            break;
+    }
+    yb_free(msg);
+}
+
+static void on_phase_end(uv_timer_t *t);
+
+static void
+side_measure(struct worker *w)
+{
+    const struct bench_options *o = w->o;
+    if (o->side_fd < 0 || o->side == NULL) {
+        end_measure(w);
+        return;
+    }
+    side_signal(o->side_fd, 'G');
+    if (o->scenario == SCENARIO_SLOWREADER) {
+        struct procstat ps;
+        if (o->server_pid > 0 && procstat_read(o->server_pid, &ps) == 0)
+            o->side->sr_rss_before_kib = o->side->sr_rss_peak_kib = ps.rss_kib;
+        if (side_wait(o->side_fd) != 'R') {
+            end_measure(w);
+            return;
+        }
+        send_burst(w);
+        uv_timer_start(&w->rss_timer, on_rss_sample, 20, 20);
+        /* 'B' after the settle (on_burst_settled), then the result */
+        uv_timer_start(&w->phase_timer, on_phase_end, (uint64_t)(o->duration_s * 1000), 0);
+        return;
+    }
+    uv_poll_start(&w->side_poll, UV_READABLE, on_side_result);
+}
+
 /* --- phases ------------------------------------------------------------- */
 
 static void
@@ -496,6 +594,12 @@ on_phase_end(uv_timer_t *t)
     struct worker *w = t->data;
     if (w->o->scenario == SCENARIO_CHURN && (w->inflight > 0 || w->q_len > 0)) {
         uv_timer_start(t, on_phase_end, 50, 0); /* let the last cycles finish */
+        return;
+    }
+    if (w->o->scenario == SCENARIO_SLOWREADER) {
+        /* the burst had its time: let the victim read again and report */
+        side_signal(w->o->side_fd, 'B');
+        uv_poll_start(&w->side_poll, UV_READABLE, on_side_result);
         return;
     }
     end_measure(w);
@@ -522,6 +626,13 @@ start_measure(struct worker *w)
         w->rate = o->rate;
         w->step = 0;
         step_start(w);
+        break;
+    case SCENARIO_HALFOPEN: /* yerba-bench.c runs it as two login passes */
+        end_measure(w);
+        break;
+    case SCENARIO_ROSTERCHURN:
+    case SCENARIO_SLOWREADER:
+        side_measure(w);
         break;
     }
 }
@@ -619,6 +730,12 @@ bench_run(const struct bench_options *o, int ctl_fd, struct bench_result *res)
     uv_timer_init(&w.loop, &w.sweep);
     uv_timer_init(&w.loop, &w.phase_timer);
     uv_timer_init(&w.loop, &w.defer);
+    uv_timer_init(&w.loop, &w.rss_timer);
+    w.rss_timer.data = &w;
+    if (o->side_fd >= 0) {
+        uv_poll_init(&w.loop, &w.side_poll, o->side_fd);
+        w.side_poll.data = &w;
+    }
     w.tick.data = w.sweep.data = w.phase_timer.data = w.defer.data = &w;
     if (ctl_fd >= 0) {
         uv_poll_init(&w.loop, &w.ctl_poll, ctl_fd);
