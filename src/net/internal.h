@@ -47,6 +47,10 @@
  * one stream header): more is a compression bomb and ends the stream with
  * policy-violation. One stanza is already bounded by the parser itself. */
 #define NET_ZLIB_READ_FACTOR 4
+/* net_config.idle_ms when given 0. */
+#define NET_IDLE_MS 10000
+/* An idle sweep that released this many parsers gives free pages back to the system. */
+#define NET_IDLE_TRIM_COUNT 64
 /* Room for "<listener name>#<id>" in log lines. */
 #define NET_WHO_BYTES 64
 
@@ -92,10 +96,11 @@ struct net_loop {
     struct list_node closing; /* conns in a graceful close, oldest first */
     uv_prepare_t flush_handle;
     uv_timer_t close_timer;
-    char *read_buf;     /* NET_READ_BUF_BYTES, shared by every conn's reads */
-    char *tls_scratch;  /* NET_TLS_SCRATCH_BYTES, decrypted bytes before the parser */
-    char *zlib_scratch; /* NET_ZLIB_SCRATCH_BYTES, inflated bytes; allocated at first use */
-    bool is_reading;    /* read_buf is lent out to a read in progress */
+    uv_timer_t idle_timer; /* the idle sweep (parser_idle()); does not keep the loop alive */
+    char *read_buf;        /* NET_READ_BUF_BYTES, shared by every conn's reads */
+    char *tls_scratch;     /* NET_TLS_SCRATCH_BYTES, decrypted bytes before the parser */
+    char *zlib_scratch;    /* NET_ZLIB_SCRATCH_BYTES, inflated bytes; allocated at first use */
+    bool is_reading;       /* read_buf is lent out to a read in progress */
 };
 
 struct net {
@@ -184,6 +189,7 @@ struct conn {
     struct buf out;         /* pending plaintext; empty and unallocated when idle */
     size_t in_flight;       /* bytes handed to uv_write and not yet completed */
     uint64_t bytes_in;      /* bytes read from the socket (before TLS and zlib) */
+    uint64_t idle_mark;     /* bytes_in at the last idle sweep */
     uint64_t close_deadline_ms;
     struct list_node link;  /* net->conns */
     struct list_node queue; /* net->dirty while open, net->closing while closing */

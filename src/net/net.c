@@ -9,6 +9,9 @@
  */
 #include <signal.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "alloc.h"
 #include "error.h"
@@ -75,6 +78,32 @@ net__conn_closing(struct conn *c)
         uv_timer_start(&nl->close_timer, on_close_timer, 1000, 1000);
 }
 
+/* Idle streams keep no parser buffers: a connection that received nothing since
+ * the previous sweep (one to two periods) lets its parser drop expat's instance,
+ * about 10 KiB, rebuilt at its next input (DESIGN.md §5: no per-connection buffers
+ * while idle). Runs on the loop that owns the connections. */
+static void
+on_idle_sweep(uv_timer_t *t)
+{
+    struct net_loop *nl = t->data;
+    struct list_node *it;
+    size_t freed = 0;
+    LIST_FOREACH(it, &nl->conns)
+    {
+        struct conn *c = LIST_ENTRY(it, struct conn, link);
+        if (c->state == CONN_OPEN && c->parser != NULL && !c->parse_failed &&
+            c->bytes_in == c->idle_mark)
+            freed += parser_idle(c->parser);
+        c->idle_mark = c->bytes_in;
+    }
+#ifdef __GLIBC__
+    /* The freed blocks sit between live ones (TLS state, sessions): without this the
+     * allocator keeps their pages, and the process's RSS does not go down. */
+    if (freed >= NET_IDLE_TRIM_COUNT)
+        malloc_trim(0);
+#endif
+}
+
 int
 net__loop_init(struct net_loop *nl, struct net *n, uv_loop_t *loop)
 {
@@ -93,6 +122,11 @@ net__loop_init(struct net_loop *nl, struct net *n, uv_loop_t *loop)
     nl->flush_handle.data = nl;
     uv_timer_init(loop, &nl->close_timer);
     nl->close_timer.data = nl;
+    uv_timer_init(loop, &nl->idle_timer);
+    nl->idle_timer.data = nl;
+    unsigned period = n->cfg.idle_ms > 0 ? n->cfg.idle_ms : NET_IDLE_MS;
+    uv_timer_start(&nl->idle_timer, on_idle_sweep, period, period);
+    uv_unref((uv_handle_t *)&nl->idle_timer);
     return 0;
 }
 
@@ -108,9 +142,11 @@ net__loop_close_handles(struct net_loop *nl, unsigned *closing)
 {
     nl->flush_handle.data = closing;
     nl->close_timer.data = closing;
-    *closing += 2;
+    nl->idle_timer.data = closing;
+    *closing += 3;
     uv_close((uv_handle_t *)&nl->flush_handle, on_loop_handle_closed);
     uv_close((uv_handle_t *)&nl->close_timer, on_loop_handle_closed);
+    uv_close((uv_handle_t *)&nl->idle_timer, on_loop_handle_closed);
 }
 
 void

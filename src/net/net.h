@@ -59,6 +59,9 @@ struct net_config {
     /* Threads that own the sockets (TLS, zlib, XML parsing, writes); 0: everything
      * runs on the loop given to net_new(). See docs/internals/threads.md. */
     unsigned io_threads;
+    /* A connection that received nothing for between one and two of these periods
+     * gives its XML parser's buffers back (parser_idle()); 0: 10 s. */
+    unsigned idle_ms;
 };
 
 /* The core side's answer to a new connection: its event handler and data.

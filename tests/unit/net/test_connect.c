@@ -11,9 +11,12 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "internal.h"
 #include "net.h"
 #include "stanza.h"
 #include "test.h"
+
+size_t xml__parser_expat_bytes(const struct parser *p); /* src/xml/internal.h */
 
 #define HEADER                                                                                     \
     "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "                                   \
@@ -39,6 +42,11 @@ struct run {
     struct side srv, cli;
     const char *check_name; /* the name the client expects in the server's certificate */
     uint64_t deadline;
+    unsigned idle_ms;                /* net_config.idle_ms for the test, 0: default */
+    bool idle_test;                  /* the client pauses after the first echo */
+    uv_timer_t pause;                /* ... for this long */
+    size_t expat_before, expat_idle; /* the server conn's parser, around the pause */
+    bool checked_expat;              /* (only with io_threads 0: the parser is the core's) */
 };
 
 static struct run R;
@@ -150,6 +158,38 @@ cli_tls_done(void *ud, struct conn *c, const struct conn_tls_info *info)
     conn_send_raw(c, HEADER, strlen(HEADER));
 }
 
+/* The idle test: after the first echo the client stays silent for a few idle sweeps,
+ * then sends again; the server's parser must have let expat go meanwhile and still
+ * parse what comes next. */
+static bool
+core_owns_parsers(void)
+{
+    const char *io = getenv("YB_TEST_IO_THREADS");
+    return io == NULL || atoi(io) == 0;
+}
+
+static void
+on_pause_end(uv_timer_t *t)
+{
+    (void)t;
+    if (core_owns_parsers() && R.srv.c != NULL) {
+        R.expat_idle = xml__parser_expat_bytes(R.srv.c->parser);
+        R.checked_expat = true;
+    }
+    const char *m = "<message><body>after a rest</body></message>";
+    if (R.cli.c != NULL)
+        conn_send_raw(R.cli.c, m, strlen(m));
+}
+
+static void
+start_pause(void)
+{
+    if (core_owns_parsers() && R.srv.c != NULL)
+        R.expat_before = xml__parser_expat_bytes(R.srv.c->parser);
+    uv_timer_init(&R.loop, &R.pause);
+    uv_timer_start(&R.pause, on_pause_end, 4 * (uint64_t)R.idle_ms, 0);
+}
+
 static void
 cli_stanza(void *ud, struct conn *c, struct stanza *st)
 {
@@ -168,7 +208,10 @@ cli_stanza(void *ud, struct conn *c, struct stanza *st)
     } else if (strcmp(name, "message") == 0) {
         const char *body = node_child_text(stanza_root(st), "body", NULL);
         snprintf(s->got, sizeof s->got, "%s", body ? body : "");
-        conn_send_raw(c, "</stream:stream>", 16);
+        if (R.idle_test && strcmp(s->got, "over the link") == 0)
+            start_pause();
+        else
+            conn_send_raw(c, "</stream:stream>", 16);
     }
     stanza_unref(st);
 }
@@ -210,7 +253,9 @@ on_guard(uv_timer_t *t)
 static int
 run_init(const char *ca_file_is_cert)
 {
+    unsigned idle_ms = R.idle_ms;
     memset(&R, 0, sizeof R);
+    R.idle_ms = idle_ms;
     snprintf(R.dir, sizeof R.dir, "/tmp/yb-connect-XXXXXX");
     if (mkdtemp(R.dir) == NULL)
         return -1;
@@ -219,7 +264,7 @@ run_init(const char *ca_file_is_cert)
     if (net_tls_generate_self_signed("localhost", R.cert, R.key, 30) != 0)
         return -1;
     uv_loop_init(&R.loop);
-    struct net_config cfg = {.ca_file = ca_file_is_cert ? R.cert : NULL};
+    struct net_config cfg = {.ca_file = ca_file_is_cert ? R.cert : NULL, .idle_ms = R.idle_ms};
     parser_limits_default(&cfg.parser);
     /* YB_TEST_IO_THREADS: as in fixture.h (the -io2 runs). */
     const char *io = getenv("YB_TEST_IO_THREADS");
@@ -363,6 +408,31 @@ TEST(refused_connection)
     run_fini();
 }
 
+TEST(idle_connections_give_parser_memory_back)
+{
+    R.idle_ms = 30;
+    ASSERT_EQ(run_init(NULL), 0);
+    R.idle_test = true;
+    int port = listen_on(LISTEN_STARTTLS, NULL, false);
+    ASSERT_TRUE(port > 0);
+    struct connect_config cc = {.ip = "127.0.0.1", .port = port, .server_name = "localhost"};
+    R.cli.c = net_connect(R.net, &cc, &cli_handler, &R.cli);
+    ASSERT_NOT_NULL(R.cli.c);
+    ASSERT_EQ(conn_send_raw(R.cli.c, HEADER, strlen(HEADER)), 0);
+    run_loop();
+    /* The stream went on after the rest: the second message was parsed and echoed. */
+    ASSERT_STR_EQ(R.cli.got, "after a rest");
+    ASSERT_EQ(R.cli.n_closed, 1);
+    if (core_owns_parsers()) {
+        ASSERT_TRUE(R.checked_expat);
+        ASSERT_TRUE(R.expat_before > 0);
+        ASSERT_EQ(R.expat_idle, 0);
+    }
+    uv_close((uv_handle_t *)&R.pause, NULL);
+    run_fini();
+    R.idle_ms = 0;
+}
+
 TEST(bad_arguments)
 {
     ASSERT_EQ(run_init(NULL), 0);
@@ -377,4 +447,5 @@ TEST(bad_arguments)
 
 TEST_MAIN(TEST_CASE(starttls_from_the_client_side),
           TEST_CASE(direct_tls_with_alpn_and_client_certificate), TEST_CASE(wrong_name_is_reported),
-          TEST_CASE(refused_connection), TEST_CASE(bad_arguments))
+          TEST_CASE(refused_connection), TEST_CASE(idle_connections_give_parser_memory_back),
+          TEST_CASE(bad_arguments))
