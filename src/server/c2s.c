@@ -524,6 +524,25 @@ struct bind_op {
     char *resource;
 };
 
+static void handle_bound_stanza(struct session *s, struct stanza *st);
+
+/* What the client pipelined behind its bind request, now that it is bound (or, if
+ * the bind failed, refused as stanzas before binding are). */
+static void
+release_held(struct session *s)
+{
+    unsigned n = s->n_held;
+    s->n_held = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (s->state == C2S_BOUND && s->conn != NULL)
+            handle_bound_stanza(s, s->held[i]);
+        else
+            stanza_unref(s->held[i]);
+    }
+    if (n > 0 && s->state == C2S_AUTHENTICATED)
+        c2s_stream_error(s, STE_NOT_AUTHORIZED, "stanzas sent before a resource was bound");
+}
+
 static void
 bind_done(struct user *u, int status, void *ud)
 {
@@ -552,6 +571,7 @@ bind_done(struct user *u, int status, void *ud)
                      s->tls ? "TLS" : "plaintext");
             struct event ev = {.id = EV_SESSION_BOUND, .session = s, .user = u, .from = s->jid};
             event_fire(&ev);
+            release_held(s);
         } else {
             if (rc != YB_EEXIST)
                 srv->stats.refused_resources++; /* max_resources */
@@ -559,6 +579,8 @@ bind_done(struct user *u, int status, void *ud)
             s->state = C2S_AUTHENTICATED;
         }
     }
+    if (s->state == C2S_AUTHENTICATED && s->n_held > 0)
+        release_held(s); /* the bind failed */
     stanza_unref(op->iq);
     yb_free(op->resource);
     session_unref(s);
@@ -687,6 +709,11 @@ on_stanza(void *ud, struct conn *c, struct stanza *st)
         if (strcmp(name, "iq") == 0 && bind != NULL && s->jid == NULL) {
             handle_bind(s, st, bind);
             break;
+        }
+        if (s->binding && s->n_held < C2S_MAX_HELD) {
+            /* Pipelined behind the bind request (e.g. the legacy session iq). */
+            s->held[s->n_held++] = st;
+            return;
         }
         stanza_unref(st);
         c2s_stream_error(s, STE_NOT_AUTHORIZED, NULL);

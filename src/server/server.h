@@ -42,6 +42,9 @@ enum c2s_state {
 
 struct sasl_exchange;
 
+/* Stanzas a client may pipeline behind its bind request. */
+#define C2S_MAX_HELD 16
+
 /* The stanzas_per_second and bytes_per_second token buckets (c2s.c). An account's
  * sessions share one, which outlives them until it is full again, so reconnecting
  * does not refill it. */
@@ -66,6 +69,10 @@ struct session {
     bool closing;
     bool tls13;
     bool binding; /* a bind request is being processed */
+    /* Stanzas the client sent after its bind request, before the (asynchronous) bind
+     * finished: handled in order once it has (c2s.c). */
+    struct stanza *held[C2S_MAX_HELD];
+    unsigned n_held;
     unsigned sasl_failures;
     int priority;
     char stream_id[17];

@@ -37,6 +37,8 @@ session_unref(struct session *s)
     if (s == NULL || --s->refs > 0)
         return;
     assert(s->conn == NULL);
+    for (unsigned i = 0; i < s->n_held; i++)
+        stanza_unref(s->held[i]);
     stanza_unref(s->presence);
     jid_free(s->jid);
     yb_free(s->username);

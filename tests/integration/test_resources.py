@@ -95,3 +95,29 @@ async def test_conflict_refused_when_configured(make_server):
 
     assert not old.stream_errors
     await exchange_works(old, peer)
+
+
+async def test_stanzas_pipelined_behind_bind(server):
+    # A client may send its next stanzas (the legacy session iq, initial presence, a
+    # roster get) right behind the bind request, before the bind result is back.
+    acct = server.new_account()
+    c = server.raw()
+    c.open_stream()
+    c.read_features()
+    c.starttls()
+    c.open_stream()
+    c.read_features()
+    assert c.auth_plain(acct.user, acct.password).ok
+    c.open_stream()
+    c.read_features()
+    c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+           "<resource>piped</resource></bind></iq>"
+           "<iq type='set' id='s1'><session xmlns='%s'/></iq>"
+           "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>"
+           "<presence/>" % NS_SESSION)
+    got = {}
+    for _ in range(3):
+        el = c.expect(lambda e: e.get("id") in ("b1", "s1", "r1"), what="pipelined answers")
+        got[el.get("id")] = el.get("type")
+    assert got == {"b1": "result", "s1": "result", "r1": "result"}, got
+    assert c.roster_alive()
