@@ -119,8 +119,8 @@ def test_chat(bench_server):
     r, _ = run_bench(bench_server, "--scenario", "chat", "--clients", 40, "--rate", 200,
                      "--duration", 3)
     assert_logins_ok(r, 40)
-    # 200 msg/s for 3 s, minus at most one tick's worth at the end
-    assert 560 <= r["sent"] <= 600
+    # 200 msg/s for 3 s, give or take a pacing tick's worth at either end
+    assert 560 <= r["sent"] <= 610
     assert r["received"] == r["sent"] and r["lost"] == 0 and r["foreign"] == 0
     assert 0 < r["lat_p50_ms"] <= r["lat_p99_ms"] <= r["lat_max_ms"]
     assert r["server_cpu_us_per_msg"] > 0

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.offline, pytest.mark.slow]
 SENDERS = 4
 PER_SENDER = 500            # 2000 messages in all
 RECIPIENTS = 4
-KILL_AT = 1400              # committed rows seen in the file before the kill
+KILL_AT = 600               # committed rows seen in the file before the kill
 
 
 def db_path(srv):
@@ -217,6 +217,11 @@ async def test_database_full_then_recovers(tmpfs_dir, make_server):
     pad = "<pad xmlns='urn:yerba:test:pad'>%s</pad>" % ("x" * 20000)
     a.msg(off_acct.jid, "before full", extra=pad)
     await a.iq("<query xmlns='%s'/>" % NS_ROSTER)
+    # The offline write is asynchronous: the disk fills only once it is committed.
+    deadline = time.monotonic() + 10
+    while offline_rows(db_path(srv)).get(off_acct.jid, 0) < 1:
+        assert time.monotonic() < deadline, "the first message was never stored"
+        await asyncio.sleep(0.05)
 
     since = len(srv.log_text())
     filler = fill(str(tmpfs_dir))

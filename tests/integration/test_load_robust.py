@@ -26,6 +26,22 @@ import pytest
 import harness
 from test_bench import make_users
 
+
+def _sanitized(binary):
+    """Whether yerbad was built with a sanitizer: ASan keeps freed memory in a
+    quarantine and TSan shadows it, so the process's RSS says nothing about the
+    server's own memory there and the RSS bounds below apply to plain builds only
+    (the behaviour asserted around them applies to every build)."""
+    try:
+        out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "libasan" in out or "libtsan" in out
+
+
+RSS_MEANINGFUL = not _sanitized(harness.YERBAD)
+
 pytestmark = [pytest.mark.bench, pytest.mark.slow]
 
 BENCH = os.environ.get("YERBA_BENCH", str(harness.YERBACTL.parent / "yerba-bench"))
@@ -160,7 +176,8 @@ def test_rosterchurn(server):
     assert len(rss) == 12 and min(rss) > 0
     warm = rss[3]
     # after the warm-up, 8 more cycles add less than 2 MiB
-    assert max(rss[3:]) - warm < 2048, rss
+    if RSS_MEANINGFUL:
+        assert max(rss[3:]) - warm < 2048, rss
 
 
 def test_slowreader(server):
@@ -180,7 +197,9 @@ def test_slowreader(server):
         st = stats(server)
         assert st["closed_output_overflow"] - before["closed_output_overflow"] == 1
         # RSS comes back within 4 MiB of the level before the burst
-        assert r["sr_rss_after_kib"] - r["sr_rss_before_kib"] < 4096, p.stdout
+        if RSS_MEANINGFUL:
+            assert r["sr_rss_after_kib"] - r["sr_rss_before_kib"] < 4096, p.stdout
         after.append(r["sr_rss_after_kib"])
     # with I/O threads the arenas differ per thread: allow some spread, no trend
-    assert max(after[1:]) - after[0] < 3072, after
+    if RSS_MEANINGFUL:
+        assert max(after[1:]) - after[0] < 3072, after
