@@ -875,5 +875,4 @@ TEST_MAIN(TEST_CASE(stream_events), TEST_CASE(stanza_tree_from_stream),
           TEST_CASE(limit_defaults), TEST_CASE(limit_stanza_size), TEST_CASE(limit_depth_and_attrs),
           TEST_CASE(limit_header), TEST_CASE(suspend_resume), TEST_CASE(reset),
           TEST_CASE(memory_shrinks_between_stanzas), TEST_CASE(idle_streams_hold_no_expat),
-          TEST_CASE(shrink_under_oom),
-          TEST_CASE(stanza_parse_cases), TEST_CASE(oom))
+          TEST_CASE(shrink_under_oom), TEST_CASE(stanza_parse_cases), TEST_CASE(oom))
