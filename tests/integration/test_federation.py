@@ -107,7 +107,7 @@ async def wait_log(server, text, timeout=5.0):
         await asyncio.sleep(0.1)
 
 
-async def wait_file(path, text, timeout=5.0):
+async def wait_file(path, text, timeout=15.0):
     """A peer's log (ejabberd's logger writes in the background): wait for a line."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -354,7 +354,7 @@ async def test_subscribe_presence_messages(fed, world):
     assert_yerbad_auth(fed)
     # ejabberd's logger writes in the background: give it a moment under load.
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
+    deadline = loop.time() + 15
     while True:
         try:
             assert_peer_auth(fed)
@@ -447,7 +447,7 @@ async def test_peer_restart(world):
         assert peer.stop() == 0
         await wait_log(y, "stream error from %s: system-shutdown" % R)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5
+        deadline = loop.time() + 15
         while [l for l in links(y) if l["remote"] == R] and loop.time() < deadline:
             await asyncio.sleep(0.2)
         assert not [l for l in links(y) if l["remote"] == R], links(y)
