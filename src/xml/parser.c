@@ -13,11 +13,13 @@
 #include <expat.h>
 #include <limits.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include "alloc.h"
 #include "buf.h"
@@ -500,6 +502,24 @@ on_xml_decl(void *ud, const XML_Char *version, const XML_Char *encoding, int sta
         fail(p, PARSER_E_UNSUPPORTED_ENCODING, "encoding other than UTF-8");
 }
 
+/* expat salts its hash tables against collision floods with fresh randomness for
+ * every instance it starts: a getrandom(2) per stream (re)start, three per login. One
+ * random salt for the process protects the same way without the system calls; if
+ * none can be had, 0 leaves expat to draw its own. */
+static unsigned long
+hash_salt(void)
+{
+    static atomic_ulong salt;
+    unsigned long s = atomic_load_explicit(&salt, memory_order_relaxed);
+    if (s != 0)
+        return s;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
+        return 0;
+    s |= 1; /* 0 would mean "draw one" */
+    atomic_store_explicit(&salt, s, memory_order_relaxed);
+    return s;
+}
+
 /* A fresh expat instance with our handlers; NULL on OOM. Charges p's counter. */
 static XML_Parser
 expat_new(struct parser *p)
@@ -511,6 +531,7 @@ expat_new(struct parser *p)
     if (xp == NULL)
         return NULL;
     XML_SetUserData(xp, p);
+    XML_SetHashSalt(xp, hash_salt());
     XML_SetReturnNSTriplet(xp, XML_TRUE);
     XML_SetElementHandler(xp, on_start, on_end);
     XML_SetCharacterDataHandler(xp, on_text);
