@@ -224,7 +224,7 @@ conn_tls_encrypt(struct conn *c)
         conn_close_now(c, CONN_CLOSED_OVERFLOW);
         return YB_ELIMIT;
     }
-    ERR_clear_error();
+    net__tls_clear_errors();
     /* A memory BIO never pushes back, so SSL_write takes everything at once. */
     int r = SSL_write(c->ssl, c->out.data, (int)c->out.len);
     if (r <= 0) {
@@ -245,8 +245,15 @@ conn_tls_trim(struct conn *c, bool read_side)
 {
     BIO *b = read_side ? SSL_get_rbio(c->ssl) : SSL_get_wbio(c->ssl);
     BUF_MEM *bm = NULL;
-    if (b == NULL || BIO_ctrl_pending(b) != 0)
+    if (read_side)
+        c->rbio_held = false;
+    if (b == NULL)
         return;
+    if (BIO_ctrl_pending(b) != 0) {
+        if (read_side)
+            c->rbio_held = true;
+        return;
+    }
     BIO_get_mem_ptr(b, &bm);
     if (bm == NULL || bm->max <= NET_TLS_BIO_KEEP_BYTES)
         return;
@@ -283,6 +290,119 @@ on_write(uv_write_t *req, int status)
     }
 }
 
+/* Bytes a flush could not write at once go to libuv with a request, which keeps them
+ * in order behind earlier ones and reports the outcome in on_write. data lies in the
+ * request's own storage after it, or in wr->heap. */
+static void
+conn_write_rest(struct conn *c, struct write_req *wr, char *data, size_t len)
+{
+    wr->len = len;
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    c->in_flight += len;
+    int rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc != 0) {
+        char who[NET_WHO_BYTES];
+        c->in_flight -= len;
+        yb_free(wr->heap);
+        yb_free(wr);
+        log_debug(net__conn_who(c, who), "write failed: %s", uv_strerror(rc));
+        conn_close_now(c, c->state == CONN_CLOSING ? c->why : CONN_CLOSED_ERROR);
+    }
+}
+
+/* Writes what the socket takes right now, if nothing is queued before it. Most
+ * flushes fit: they cost one write(2), no request and no callback, and libuv does
+ * not re-arm epoll afterwards (a completed uv_write costs an epoll_ctl). Errors are
+ * left to the uv_write of the rest, which reports them through on_write. */
+static size_t
+conn_try_write(struct conn *c, char *data, size_t len)
+{
+    if (c->in_flight != 0 || len > INT_MAX)
+        return 0;
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* The TLS records of a flush are read out of the memory BIO into this buffer, one per
+ * thread (I/O threads flush their own connections); larger flushes get a request. */
+#define FLUSH_SCRATCH_BYTES (16 * 1024)
+static _Thread_local char flush_scratch[FLUSH_SCRATCH_BYTES];
+
+static void
+conn_flush_tls(struct conn *c)
+{
+    if (conn_tls_encrypt(c) != 0)
+        return;
+    BIO *wbio = SSL_get_wbio(c->ssl);
+    size_t len = BIO_ctrl_pending(wbio);
+    if (len == 0)
+        return;
+    if (len > INT_MAX) {
+        conn_close_now(c, CONN_CLOSED_ERROR);
+        return;
+    }
+    bool scratch = c->in_flight == 0 && len <= FLUSH_SCRATCH_BYTES;
+    struct write_req *wr = NULL;
+    char *data;
+    if (scratch) {
+        data = flush_scratch;
+    } else {
+        if ((wr = yb_malloc(sizeof *wr + len)) == NULL) {
+            conn_close_now(c, CONN_CLOSED_ERROR);
+            return;
+        }
+        wr->heap = NULL;
+        data = (char *)(wr + 1);
+    }
+    int got = BIO_read(wbio, data, (int)len);
+    assert(got == (int)len);
+    (void)got;
+    /* Drained: a buffer that had to grow past the keep size is replaced. Smaller
+     * flushes cannot have grown it that far, and skip the check. */
+    if (c->tls_up && len > NET_TLS_BIO_KEEP_BYTES / 2)
+        conn_tls_trim(c, false);
+    if (scratch) {
+        size_t done = conn_try_write(c, data, len);
+        if (done == len)
+            return;
+        if ((wr = yb_malloc(sizeof *wr + (len - done))) == NULL) {
+            conn_close_now(c, CONN_CLOSED_ERROR);
+            return;
+        }
+        wr->heap = NULL;
+        memcpy(wr + 1, data + done, len - done);
+        data = (char *)(wr + 1);
+        len -= done;
+    }
+    conn_write_rest(c, wr, data, len);
+}
+
+static void
+conn_flush_plain(struct conn *c)
+{
+    if (conn_deflate(c) != 0)
+        return;
+    size_t len = c->out.len;
+    if (len == 0)
+        return;
+    size_t done = conn_try_write(c, c->out.data, len);
+    if (done == len) {
+        /* Nothing held between flushes (DESIGN.md §5). */
+        buf_fini(&c->out);
+        return;
+    }
+    struct write_req *wr = yb_malloc(sizeof *wr);
+    if (wr == NULL) {
+        conn_close_now(c, CONN_CLOSED_ERROR);
+        return;
+    }
+    /* The plaintext buffer becomes the write's: no copy, and the conn holds nothing
+     * until it queues more. */
+    wr->heap = buf_steal(&c->out);
+    conn_write_rest(c, wr, wr->heap + done, len - done);
+}
+
 void
 net__conn_flush(struct conn *c)
 {
@@ -296,57 +416,13 @@ net__conn_flush(struct conn *c)
      * a TLS session that does not exist yet). */
     if (c->outgoing != NULL && !c->outgoing->connected)
         return;
-    struct write_req *wr;
-    char *data;
-    size_t len;
-    if (c->ssl != NULL) {
-        if (conn_tls_encrypt(c) != 0)
-            return;
-        BIO *wbio = SSL_get_wbio(c->ssl);
-        len = BIO_ctrl_pending(wbio);
-        if (len == 0)
-            return;
-        wr = len <= INT_MAX ? yb_malloc(sizeof *wr + len) : NULL;
-        if (wr == NULL) {
-            conn_close_now(c, CONN_CLOSED_ERROR);
-            return;
-        }
-        data = (char *)(wr + 1);
-        wr->heap = NULL;
-        int got = BIO_read(wbio, data, (int)len);
-        assert(got == (int)len);
-        (void)got;
-        if (c->tls_up)
-            conn_tls_trim(c, false);
-    } else {
-        if (conn_deflate(c) != 0)
-            return;
-        len = c->out.len;
-        if (len == 0)
-            return;
-        wr = yb_malloc(sizeof *wr);
-        if (wr == NULL) {
-            conn_close_now(c, CONN_CLOSED_ERROR);
-            return;
-        }
-        /* The plaintext buffer becomes the write's: no copy, and the conn holds
-         * nothing until it queues more. */
-        data = wr->heap = buf_steal(&c->out);
-    }
-    wr->len = len;
-    uv_buf_t b = uv_buf_init(data, (unsigned)len);
-    c->in_flight += len;
+    if (c->ssl != NULL)
+        conn_flush_tls(c);
+    else
+        conn_flush_plain(c);
+    /* The core reads an I/O thread's backlog from here (conn_pending_output). */
     if (c->core != NULL)
         net__io_note_pending(c);
-    int rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-    if (rc != 0) {
-        char who[NET_WHO_BYTES];
-        c->in_flight -= len;
-        yb_free(wr->heap);
-        yb_free(wr);
-        log_debug(net__conn_who(c, who), "write failed: %s", uv_strerror(rc));
-        conn_close_now(c, c->state == CONN_CLOSING ? c->why : CONN_CLOSED_ERROR);
-    }
 }
 
 /* After bytes were added to c->out. */
@@ -445,7 +521,7 @@ conn_do_restart(struct conn *c)
 static void
 conn_tls_client_hello(struct conn *c)
 {
-    ERR_clear_error();
+    net__tls_clear_errors();
     int r = SSL_do_handshake(c->ssl);
     if (r != 1 && SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ) {
         conn_tls_fail(c, "TLS handshake failed");
@@ -648,7 +724,7 @@ conn_tls_input(struct conn *c, const char *data, size_t len)
         return;
     }
     if (!c->tls_up) {
-        ERR_clear_error();
+        net__tls_clear_errors();
         int r = SSL_do_handshake(c->ssl);
         if (r != 1) {
             int e = SSL_get_error(c->ssl, r);
@@ -666,13 +742,21 @@ conn_tls_input(struct conn *c, const char *data, size_t len)
             return;
     }
     char *scratch = c->nl->tls_scratch;
+    bool drained = false;
     for (;;) {
-        ERR_clear_error();
+        net__tls_clear_errors();
         int r = SSL_read(c->ssl, scratch, NET_TLS_SCRATCH_BYTES);
         if (r > 0) {
             conn_feed(c, scratch, (size_t)r);
             if (c->state != CONN_OPEN)
                 return;
+            /* Usually one read brings whole records: once neither the BIO nor
+             * OpenSSL holds anything, a further SSL_read could only say "want
+             * read", at the price of a record layer pass. */
+            if (BIO_ctrl_pending(SSL_get_rbio(c->ssl)) == 0 && !SSL_has_pending(c->ssl)) {
+                drained = true;
+                break;
+            }
             continue;
         }
         int e = SSL_get_error(c->ssl, r);
@@ -697,7 +781,10 @@ conn_tls_input(struct conn *c, const char *data, size_t len)
     /* Alerts, tickets, KeyUpdate answers. */
     if (BIO_ctrl_pending(SSL_get_wbio(c->ssl)) > 0)
         net__conn_mark_dirty(c);
-    conn_tls_trim(c, true);
+    /* A drained BIO that took only a few bytes cannot have grown past the keep
+     * size (see conn_tls_trim). */
+    if (!drained || c->rbio_held || len > NET_TLS_BIO_KEEP_BYTES / 2)
+        conn_tls_trim(c, true);
 }
 
 /* While the parser waits for the core, the socket is not read: what is held stays
@@ -879,10 +966,10 @@ conn_begin_close(struct conn *c)
     if (c->ssl != NULL && c->tls_up && !c->tls_failed) {
         if (conn_tls_encrypt(c) != 0)
             return;
-        ERR_clear_error();
+        net__tls_clear_errors();
         /* Sends our close_notify; we do not wait for the peer's. */
         SSL_shutdown(c->ssl);
-        ERR_clear_error();
+        net__tls_clear_errors();
     }
     net__conn_flush(c);
     if (c->state == CONN_CLOSED)
@@ -911,9 +998,9 @@ net__conn_shutdown_now(struct conn *c, bool goodbye)
         if (c->ssl != NULL && c->tls_up && !c->tls_failed) {
             if (conn_tls_encrypt(c) != 0)
                 return;
-            ERR_clear_error();
+            net__tls_clear_errors();
             SSL_shutdown(c->ssl);
-            ERR_clear_error();
+            net__tls_clear_errors();
             BIO *wbio = SSL_get_wbio(c->ssl);
             len = BIO_ctrl_pending(wbio);
             if (len > 0 && len <= INT_MAX && (data = yb_malloc(len)) != NULL)

@@ -212,6 +212,7 @@ struct conn {
     bool awaiting : 1;        /* I/O thread: parser held until the core answers (io.c) */
     bool read_paused : 1;     /* I/O thread: socket reads stopped while awaiting */
     bool peer_tls_closed : 1; /* I/O thread: close_notify arrived while awaiting */
+    bool rbio_held : 1;       /* the read BIO kept bytes, or took many: trim it later */
     char peer_ip[46];         /* INET6_ADDRSTRLEN */
 };
 
@@ -328,6 +329,7 @@ struct net__tls_info_storage {
 void net__tls_info(SSL *ssl, struct conn_tls_info *info, struct net__tls_info_storage *st);
 /* Logs what, with the first error of OpenSSL's queue, as one line for who; clears
  * the queue. */
+void net__tls_clear_errors(void);
 void net__tls_log_errors(enum log_level level, const char *who, const char *what);
 void net__tls_free_identities(struct net *n);
 /* conn_peer_cert_check() on a certificate and verification result. */

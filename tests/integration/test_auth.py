@@ -2,6 +2,9 @@
 """Logging in: STARTTLS, direct TLS (XEP-0368), IPv6, every SCRAM variant with and
 without channel binding (RFC 5802, RFC 7677, RFC 9266, XEP-0440), PLAIN over TLS,
 and wrong credentials."""
+import socket
+import ssl
+
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -304,3 +307,34 @@ def test_sasl_mechanism_not_offered_rejected(server):
     el = c.next()
     assert el.tag == q("failure", NS_SASL), rawxmpp.tostr(el)
     assert el.find(q("invalid-mechanism", NS_SASL)) is not None, rawxmpp.tostr(el)
+
+
+def test_tls_session_resumption(server):
+    # A client that reconnects (a phone changing networks) may resume its TLS 1.3
+    # session with the ticket the server gave it, skipping the key exchange and the
+    # certificate signature; the resumed stream works like any other.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+
+    def features(session=None):
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", server.ports["direct"]),
+                                                     timeout=10),
+                            server_hostname="localhost", session=session)
+        try:
+            s.sendall(rawxmpp.stream_header(to="localhost").encode())
+            data = b""
+            while b"</stream:features>" not in data:
+                chunk = s.recv(4096)
+                assert chunk, "stream closed before its features: %r" % data
+                data += chunk
+            return s.version(), s.session_reused, s.session, data
+        finally:
+            s.close()
+
+    version, reused, session, data = features()
+    assert version == "TLSv1.3" and not reused
+    assert session is not None and session.has_ticket, "no session ticket issued"
+    version, reused, _, data = features(session)
+    assert reused, "the ticket was not accepted"
+    assert b"mechanism>SCRAM-SHA-1<" in data, data
