@@ -148,7 +148,12 @@ static void
 route_local(struct stanza *st, struct jid *to, struct session *origin)
 {
     const char *name = stanza_name(st);
-    struct jid *from = jid_new(stanza_attr(st, "from"));
+    const char *from_s = stanza_attr(st, "from");
+    /* From a local session the stanza carries the session's own JID, already
+     * prepared: a copy costs less than a second stringprep. */
+    struct jid *from = origin != NULL && from_s != NULL && strcmp(from_s, origin->jid->full) == 0
+                           ? jid_dup(origin->jid)
+                           : jid_new(from_s);
     if (from == NULL) {
         log_warn("router", "dropping a stanza with an invalid 'from'");
         stanza_unref(st);
