@@ -24,13 +24,19 @@ net__now_ms(const struct net_loop *nl)
     return uv_now(nl->loop);
 }
 
-static void
-on_flush(uv_prepare_t *h)
+void
+net__loop_flush(struct net_loop *nl)
 {
-    struct net_loop *nl = h->data;
     /* net__conn_flush() unlinks c; it calls no handler, so the list only shrinks. */
     while (!list_is_empty(&nl->dirty))
         net__conn_flush(LIST_ENTRY(nl->dirty.next, struct conn, queue));
+    nl->reads_since_flush = 0;
+}
+
+static void
+on_flush(uv_prepare_t *h)
+{
+    net__loop_flush(h->data);
     uv_prepare_stop(h);
 }
 
