@@ -125,7 +125,8 @@ outbound_broadcast(struct session *s, struct stanza *st)
     if (type[0] != '\0')
         return; /* probes, errors or junk without 'to': nothing to do */
     bool initial = !session_is_available(s);
-    struct stanza *copy = stanza_copy(st);
+    /* Kept while the session is available: sized to the stanza, not the usual block. */
+    struct stanza *copy = stanza_copy_compact(st);
     stanza_set_attr(copy, "to", NULL);
     session_set_presence(s, copy, parse_priority(st));
     broadcast(s, st, initial);

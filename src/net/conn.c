@@ -238,10 +238,10 @@ conn_tls_encrypt(struct conn *c)
     return 0;
 }
 
-/* A memory BIO keeps its largest buffer until freed: replace one that grew, once it
- * is drained, so idle connections give the memory back. */
+/* A memory BIO keeps its largest buffer until freed: replace one holding more than
+ * keep bytes, once it is drained, so the memory goes back. */
 static void
-conn_tls_trim(struct conn *c, bool read_side)
+conn_tls_trim_to(struct conn *c, bool read_side, size_t keep)
 {
     BIO *b = read_side ? SSL_get_rbio(c->ssl) : SSL_get_wbio(c->ssl);
     BUF_MEM *bm = NULL;
@@ -255,7 +255,7 @@ conn_tls_trim(struct conn *c, bool read_side)
         return;
     }
     BIO_get_mem_ptr(b, &bm);
-    if (bm == NULL || bm->max <= NET_TLS_BIO_KEEP_BYTES)
+    if (bm == NULL || bm->max <= keep)
         return;
     BIO *fresh = BIO_new(BIO_s_mem());
     if (fresh == NULL)
@@ -265,6 +265,30 @@ conn_tls_trim(struct conn *c, bool read_side)
         SSL_set0_rbio(c->ssl, fresh);
     else
         SSL_set0_wbio(c->ssl, fresh);
+}
+
+/* Between reads a connection keeps up to NET_TLS_BIO_KEEP_BYTES per BIO: replacing
+ * a BIO on every message would cost more than the memory is worth. */
+static void
+conn_tls_trim(struct conn *c, bool read_side)
+{
+    conn_tls_trim_to(c, read_side, NET_TLS_BIO_KEEP_BYTES);
+}
+
+/* The idle sweep (net.c): a connection that received nothing for a while gives back
+ * its parser's expat instance and its TLS memory buffers (DESIGN.md §5: no
+ * per-connection buffers while idle); both come back at the next input. Returns
+ * whether the parser let go of its instance. */
+bool
+net__conn_idle(struct conn *c)
+{
+    if (c->state != CONN_OPEN || c->parse_failed)
+        return false;
+    if (c->ssl != NULL && c->tls_up && !c->tls_failed) {
+        conn_tls_trim_to(c, true, 0);
+        conn_tls_trim_to(c, false, 0);
+    }
+    return c->parser != NULL && parser_idle(c->parser);
 }
 
 static void

@@ -270,6 +270,8 @@ void net__loop_free_buffers(struct net_loop *nl);
 void net__conn_accept(struct listener *l);
 /* Writes c's pending output now. */
 void net__conn_flush(struct conn *c);
+/* Frees what an idle connection can rebuild at its next input (the idle sweep). */
+bool net__conn_idle(struct conn *c);
 /* Closing deadline passed, or net_free(): closes at once (best effort goodbye). */
 void net__conn_shutdown_now(struct conn *c, bool goodbye);
 /* "c2s#12" into buf (NET_WHO_BYTES); returns buf. */

@@ -84,10 +84,10 @@ net__conn_closing(struct conn *c)
         uv_timer_start(&nl->close_timer, on_close_timer, 1000, 1000);
 }
 
-/* Idle streams keep no parser buffers: a connection that received nothing since
- * the previous sweep (one to two periods) lets its parser drop expat's instance,
- * about 10 KiB, rebuilt at its next input (DESIGN.md §5: no per-connection buffers
- * while idle). Runs on the loop that owns the connections. */
+/* Idle streams keep no parser or TLS buffers: a connection that received nothing
+ * since the previous sweep (one to two periods) drops expat's instance, about
+ * 10 KiB, and its memory BIOs' buffers, rebuilt at its next input (DESIGN.md §5: no
+ * per-connection buffers while idle). Runs on the loop that owns the connections. */
 static void
 on_idle_sweep(uv_timer_t *t)
 {
@@ -97,9 +97,8 @@ on_idle_sweep(uv_timer_t *t)
     LIST_FOREACH(it, &nl->conns)
     {
         struct conn *c = LIST_ENTRY(it, struct conn, link);
-        if (c->state == CONN_OPEN && c->parser != NULL && !c->parse_failed &&
-            c->bytes_in == c->idle_mark)
-            freed += parser_idle(c->parser);
+        if (c->bytes_in == c->idle_mark)
+            freed += net__conn_idle(c);
         c->idle_mark = c->bytes_in;
     }
 #ifdef __GLIBC__

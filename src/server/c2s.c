@@ -544,6 +544,16 @@ release_held(struct session *s)
 }
 
 static void
+auth_timer_free(struct session *s)
+{
+    if (s->auth_timer == NULL)
+        return;
+    uv_timer_stop(s->auth_timer);
+    uv_close((uv_handle_t *)s->auth_timer, (uv_close_cb)yb_free);
+    s->auth_timer = NULL;
+}
+
+static void
 bind_done(struct user *u, int status, void *ud)
 {
     struct bind_op *op = ud;
@@ -565,8 +575,8 @@ bind_done(struct user *u, int status, void *ud)
             struct xml_node *b = node_add_child(stanza_root(res), "bind", NS_BIND);
             node_add_text_child(b, "jid", NULL, s->jid->full);
             session_send(s, res);
-            if (s->auth_timer != NULL)
-                uv_timer_stop(s->auth_timer);
+            /* Bound: the timer is done for good; a session does not keep it. */
+            auth_timer_free(s);
             log_info(s->who, "bound %s from %s (%s)", s->jid->full, conn_peer_ip(s->conn),
                      s->tls ? "TLS" : "plaintext");
             struct event ev = {.id = EV_SESSION_BOUND, .session = s, .user = u, .from = s->jid};
@@ -779,11 +789,7 @@ on_closed(void *ud, struct conn *c, enum conn_close_reason why)
     list_remove(&s->link);
     srv->n_streams--;
     sasl_cancel(s);
-    if (s->auth_timer != NULL) {
-        uv_timer_stop(s->auth_timer);
-        uv_close((uv_handle_t *)s->auth_timer, (uv_close_cb)yb_free);
-        s->auth_timer = NULL;
-    }
+    auth_timer_free(s);
     session_unref(s);
 }
 

@@ -34,11 +34,20 @@
 /* Between stanzas, an expat instance holding more than this is replaced by a fresh one. */
 #define EXPAT_SHRINK_BYTES (24 * 1024)
 
+/* What a parser is charged: the bytes expat holds and the region (below) that its
+ * current instance carves from. */
+struct mm_region;
+struct mm_account {
+    size_t bytes;
+    struct mm_region *region; /* the current instance's region, or NULL */
+    bool region_full;         /* the current instance's further blocks go to the heap */
+};
+
 enum pstate { PS_HEADER, PS_OPEN, PS_CLOSED, PS_FAILED };
 
 struct parser {
     XML_Parser xp;
-    size_t expat_bytes; /* memory expat holds for xp, counted by the mm_* functions */
+    struct mm_account mm; /* memory expat holds for xp, counted by the mm_* functions */
     struct parser_limits limits;
     struct parser_callbacks cb;
     void *ud;
@@ -66,26 +75,103 @@ struct parser {
 };
 
 /* expat's memory goes through yb_malloc (so OOM injection reaches it) with a header
- * that records the size and the parser to charge, for xml__parser_expat_bytes(). */
-struct mm_header {
-    alignas(max_align_t) size_t size;
-    size_t *counter;
+ * that records the size and the parser to charge, for xml__parser_expat_bytes().
+ *
+ * One instance's allocations are carved from blocks of EXPAT_REGION_BYTES (regions),
+ * each freed with the last allocation in it. An instance is made at each stream
+ * (re)start and dropped when the stream goes idle (parser_idle()); allocated one by
+ * one, its dozens of small blocks would be scattered between the TLS and session
+ * memory of other connections, and once freed they would stay as holes that the
+ * allocator cannot give back to the system. A region leaves whole pages free. */
+#define EXPAT_REGION_BYTES (12 * 1024) /* a fresh instance with a stream open: ~11 KiB */
+
+struct mm_region {
+    alignas(max_align_t) size_t used; /* bytes handed out, this header included */
+    size_t live;                      /* allocations not yet freed */
 };
 
-static _Thread_local size_t *mm_counter;
+struct mm_header {
+    alignas(max_align_t) size_t size;
+    struct mm_account *acct;
+    struct mm_region *region; /* NULL: a block of its own */
+};
+
+static _Thread_local struct mm_account *mm_acct;
+
+static size_t
+mm_round(size_t n)
+{
+    return (n + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+}
+
+/* Room for total bytes in the instance's region, made at its first allocation; NULL
+ * (the region is full, or no parser is charged) sends the allocation to the heap on
+ * its own. One region per instance: a second, mostly empty one would cost more than
+ * the few blocks past the first region. */
+static struct mm_header *
+mm_carve(struct mm_account *a, size_t total)
+{
+#ifdef __SANITIZE_ADDRESS__
+    /* Under AddressSanitizer every block stays its own, so that an overrun between
+     * expat's blocks is caught. */
+    (void)a;
+    (void)total;
+    return NULL;
+#endif
+    if (a == NULL || a->region_full)
+        return NULL;
+    struct mm_region *r = a->region;
+    if (r != NULL && r->used + total > EXPAT_REGION_BYTES) {
+        a->region_full = true;
+        return NULL;
+    }
+    if (r == NULL) {
+        r = yb_malloc(EXPAT_REGION_BYTES);
+        if (r == NULL)
+            return NULL;
+        r->used = sizeof *r;
+        r->live = 0;
+        a->region = r;
+    }
+    struct mm_header *h = (struct mm_header *)((char *)r + r->used);
+    r->used += total;
+    r->live++;
+    h->region = r;
+    return h;
+}
+
+static void
+mm_release(struct mm_header *h)
+{
+    struct mm_region *r = h->region;
+    if (r == NULL) {
+        yb_free(h);
+        return;
+    }
+    if (--r->live > 0)
+        return;
+    if (h->acct != NULL && h->acct->region == r)
+        h->acct->region = NULL;
+    yb_free(r);
+}
 
 static void *
 mm_malloc(size_t size)
 {
-    if (size > SIZE_MAX - sizeof(struct mm_header))
+    if (size > SIZE_MAX / 2)
         return NULL;
-    struct mm_header *h = yb_malloc(sizeof *h + size);
-    if (h == NULL)
-        return NULL;
+    size_t total = sizeof(struct mm_header) + mm_round(size);
+    struct mm_header *h = mm_carve(mm_acct, total);
+    if (h == NULL) {
+        h = yb_malloc(total);
+        if (h == NULL)
+            return NULL;
+        h->region = NULL;
+    }
     h->size = size;
-    h->counter = mm_counter;
-    if (h->counter != NULL)
-        *h->counter += size;
+    h->acct = mm_acct;
+    if (h->acct != NULL)
+        h->acct->bytes += size;
     return h + 1;
 }
 
@@ -94,16 +180,35 @@ mm_realloc(void *ptr, size_t size)
 {
     if (ptr == NULL)
         return mm_malloc(size);
-    if (size > SIZE_MAX - sizeof(struct mm_header))
+    if (size > SIZE_MAX / 2)
         return NULL;
     struct mm_header *h = (struct mm_header *)ptr - 1;
     size_t old = h->size;
-    h = yb_realloc(h, sizeof *h + size);
-    if (h == NULL)
-        return NULL;
+    struct mm_region *r = h->region;
+    if (r == NULL) {
+        h = yb_realloc(h, sizeof *h + size);
+        if (h == NULL)
+            return NULL;
+    } else {
+        /* The region's last allocation grows in place while there is room. */
+        size_t start = (size_t)((char *)h - (char *)r);
+        size_t end = start + sizeof *h + mm_round(old);
+        size_t want = start + sizeof *h + mm_round(size);
+        if (end != r->used || want > EXPAT_REGION_BYTES) {
+            void *n = mm_malloc(size);
+            if (n == NULL)
+                return NULL;
+            memcpy(n, ptr, old < size ? old : size);
+            if (h->acct != NULL)
+                h->acct->bytes -= old;
+            mm_release(h);
+            return n;
+        }
+        r->used = want;
+    }
     h->size = size;
-    if (h->counter != NULL)
-        *h->counter = *h->counter - old + size;
+    if (h->acct != NULL)
+        h->acct->bytes = h->acct->bytes - old + size;
     return h + 1;
 }
 
@@ -113,9 +218,9 @@ mm_free(void *ptr)
     if (ptr == NULL)
         return;
     struct mm_header *h = (struct mm_header *)ptr - 1;
-    if (h->counter != NULL)
-        *h->counter -= h->size;
-    yb_free(h);
+    if (h->acct != NULL)
+        h->acct->bytes -= h->size;
+    mm_release(h);
 }
 
 static const XML_Memory_Handling_Suite mm_suite = {mm_malloc, mm_realloc, mm_free};
@@ -524,10 +629,14 @@ hash_salt(void)
 static XML_Parser
 expat_new(struct parser *p)
 {
-    size_t *saved = mm_counter;
-    mm_counter = &p->expat_bytes;
+    /* A new instance starts its own region: an instance replacing another (a shrink)
+     * must not keep the old one's region alive. */
+    p->mm.region = NULL;
+    p->mm.region_full = false;
+    struct mm_account *saved = mm_acct;
+    mm_acct = &p->mm;
     XML_Parser xp = XML_ParserCreate_MM("UTF-8", &mm_suite, NS_SEP_STR);
-    mm_counter = saved;
+    mm_acct = saved;
     if (xp == NULL)
         return NULL;
     XML_SetUserData(xp, p);
@@ -553,10 +662,10 @@ expat_new(struct parser *p)
 static void
 expat_free(struct parser *p, XML_Parser xp)
 {
-    size_t *saved = mm_counter;
-    mm_counter = &p->expat_bytes;
+    struct mm_account *saved = mm_acct;
+    mm_acct = &p->mm;
     XML_ParserFree(xp);
-    mm_counter = saved;
+    mm_acct = saved;
 }
 
 static enum parser_error
@@ -620,12 +729,12 @@ feed_expat(struct parser *p, const char *data, size_t len, bool is_final)
         fail(p, PARSER_E_NOMEM, "out of memory");
         return PARSER_FAILED;
     }
-    size_t *saved = mm_counter;
-    mm_counter = &p->expat_bytes;
+    struct mm_account *saved = mm_acct;
+    mm_acct = &p->mm;
     p->in_parse = true;
     enum XML_Status xs = XML_Parse(p->xp, data, (int)len, is_final);
     p->in_parse = false;
-    mm_counter = saved;
+    mm_acct = saved;
     p->fed += len;
     return after_parse(p, xs);
 }
@@ -646,12 +755,12 @@ expat_replayed(struct parser *p)
     XML_Parser xp = expat_new(p);
     if (xp == NULL)
         return NULL;
-    size_t *saved = mm_counter;
-    mm_counter = &p->expat_bytes;
+    struct mm_account *saved = mm_acct;
+    mm_acct = &p->mm;
     p->replaying = true;
     enum XML_Status xs = XML_Parse(xp, p->synth, (int)p->synth_len, XML_FALSE);
     p->replaying = false;
-    mm_counter = saved;
+    mm_acct = saved;
     if (xs != XML_STATUS_OK) {
         expat_free(p, xp);
         return NULL;
@@ -666,7 +775,7 @@ expat_replayed(struct parser *p)
 static void
 maybe_shrink(struct parser *p)
 {
-    if (p->xp == NULL || !between_stanzas(p) || p->expat_bytes <= EXPAT_SHRINK_BYTES)
+    if (p->xp == NULL || !between_stanzas(p) || p->mm.bytes <= EXPAT_SHRINK_BYTES)
         return;
     long long base = p->index_base;
     XML_Parser xp = expat_replayed(p);
@@ -842,12 +951,12 @@ parser_resume(struct parser *p)
     }
     if (p->xp_suspended) {
         p->xp_suspended = false;
-        size_t *saved = mm_counter;
-        mm_counter = &p->expat_bytes;
+        struct mm_account *saved = mm_acct;
+        mm_acct = &p->mm;
         p->in_parse = true;
         enum XML_Status xs = XML_ResumeParser(p->xp);
         p->in_parse = false;
-        mm_counter = saved;
+        mm_acct = saved;
         enum parser_status s = after_parse(p, xs);
         if (s != PARSER_OK || p->state == PS_CLOSED) {
             if (s == PARSER_FAILED || p->state == PS_CLOSED)
@@ -897,7 +1006,7 @@ parser_reset(struct parser *p)
 size_t
 xml__parser_expat_bytes(const struct parser *p)
 {
-    return p->expat_bytes;
+    return p->mm.bytes;
 }
 
 struct stanza *

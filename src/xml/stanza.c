@@ -178,11 +178,13 @@ xml__intern_ns(struct stanza *st, const char *ns, size_t len, const char *parent
     return xml__strndup(st, ns, len);
 }
 
+/* A stanza whose first arena block holds at least arena_hint bytes: exactly that
+ * (aligned) if compact, else no less than the usual first block. */
 static struct stanza *
-stanza_alloc(size_t arena_hint)
+stanza_alloc_arena(size_t arena_hint, bool compact)
 {
     size_t first = ARENA_FIRST_TOTAL - sizeof(struct stanza);
-    if (arena_hint > first) {
+    if (arena_hint > first || compact) {
         if (arena_hint > SIZE_MAX / 2)
             return NULL;
         first = align_up(arena_hint, NODE_ALIGN);
@@ -198,6 +200,12 @@ stanza_alloc(size_t arena_hint)
     st->arena_bytes = first;
     st->next_chunk = ARENA_CHUNK_MIN;
     return st;
+}
+
+static struct stanza *
+stanza_alloc(size_t arena_hint)
+{
+    return stanza_alloc_arena(arena_hint, false);
 }
 
 static struct xml_node *
@@ -710,6 +718,19 @@ struct stanza *
 stanza_copy(const struct stanza *st)
 {
     return stanza_from_node(st->root);
+}
+
+struct stanza *
+stanza_copy_compact(const struct stanza *st)
+{
+    struct stanza *copy = stanza_alloc_arena(copy_size(st->root), true);
+    if (copy == NULL)
+        return NULL;
+    if (copy_tree(copy, NULL, st->root) == NULL) {
+        stanza_unref(copy);
+        return NULL;
+    }
+    return copy;
 }
 
 struct xml_node *

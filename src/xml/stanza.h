@@ -52,6 +52,10 @@ void stanza_unref(struct stanza *st);
 bool stanza_is_shared(const struct stanza *st);
 /* Deep copy with a refcount of 1. Returns: new reference, or NULL on OOM. */
 struct stanza *stanza_copy(const struct stanza *st);
+/* Deep copy in an arena sized to the tree instead of the usual first block: for a
+ * stanza kept long (a session's presence). Additions still work, in new chunks.
+ * Returns: new reference, or NULL on OOM. */
+struct stanza *stanza_copy_compact(const struct stanza *st);
 /* New stanza whose root is a deep copy of node (from any stanza).
  * Returns: new reference, or NULL on OOM. */
 struct stanza *stanza_from_node(const struct xml_node *node);

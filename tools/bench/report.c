@@ -81,9 +81,10 @@ struct figures {
     bool server; /* marks 0-2 hold server figures */
     double cpu_login_us, cpu_msg_us, cpu_cycle_us, cpu_measure_pct;
     double rss_per_session_kib;
-    double send_s;    /* seconds of sending, all steps */
-    double send_rate; /* messages sent in those steps per second */
-    int best_step;    /* step mode: the highest good step, -1 if none */
+    double rss_held_per_session_kib; /* idle: after the hold */
+    double send_s;                   /* seconds of sending, all steps */
+    double send_rate;                /* messages sent in those steps per second */
+    int best_step;                   /* step mode: the highest good step, -1 if none */
 };
 
 static bool
@@ -117,6 +118,8 @@ compute(const struct bench_options *o, const struct bench_result *r, struct figu
         f->cpu_measure_pct = per(cpu_measure / 1e4, f->measure_s);
         f->rss_per_session_kib =
             per((double)(m[1].server.rss_kib - m[0].server.rss_kib), (double)r->online);
+        f->rss_held_per_session_kib =
+            per((double)(m[2].server.rss_kib - m[0].server.rss_kib), (double)r->online);
     }
     f->best_step = -1;
     uint64_t step_sent = 0;
@@ -212,6 +215,13 @@ print_human(const struct bench_options *o, const struct bench_result *r, const s
                 m[0].server.rss_kib, m[1].server.rss_kib);
         if (r->online)
             fprintf(f, " (%.2f KiB/session)", g->rss_per_session_kib);
+        if (o->scenario == SCENARIO_IDLE) {
+            /* What idle sessions cost once the server has had time to notice that
+             * they are idle (its idle sweep frees parser and TLS buffers). */
+            fprintf(f, ", %" PRId64 " KiB after the hold", m[2].server.rss_kib);
+            if (r->online)
+                fprintf(f, " (%.2f KiB/session)", g->rss_held_per_session_kib);
+        }
         if (g->cpu_login_us >= 0)
             fprintf(f, "; cpu %.1f µs/login", g->cpu_login_us);
         if (o->scenario == SCENARIO_CHAT && r->received)
@@ -303,6 +313,10 @@ print_json(const struct bench_options *o, const struct bench_result *r, const st
     jnum(f, "server_rss_before_kib", (double)m[0].server.rss_kib, g->server);
     jnum(f, "server_rss_after_kib", (double)m[1].server.rss_kib, g->server);
     jnum(f, "server_rss_per_session_kib", g->rss_per_session_kib, g->server && r->online);
+    jnum(f, "server_rss_held_kib", (double)m[2].server.rss_kib,
+         g->server && o->scenario == SCENARIO_IDLE);
+    jnum(f, "server_rss_held_per_session_kib", g->rss_held_per_session_kib,
+         g->server && r->online && o->scenario == SCENARIO_IDLE);
     jnum(f, "server_cpu_us_per_login", g->cpu_login_us, g->server);
     jnum(f, "server_cpu_us_per_msg", g->cpu_msg_us, g->server && chat);
     jnum(f, "server_cpu_us_per_cycle", g->cpu_cycle_us, g->server && o->scenario == SCENARIO_CHURN);
