@@ -882,8 +882,6 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     else
         conn_feed(c, b->base, (size_t)nread);
     conn_maybe_pause(c);
-    if (++c->nl->reads_since_flush >= NET_FLUSH_READS)
-        net__loop_flush(c->nl);
 }
 
 /* Closing. */

@@ -31,11 +31,6 @@
 /* A memory BIO keeps its largest buffer until freed; one that grew beyond this is
  * replaced once drained, so an idle connection holds little. */
 #define NET_TLS_BIO_KEEP_BYTES 4096
-/* Output is flushed before the loop sleeps, and also after this many reads: under
- * load one iteration handles up to a thousand readable sockets, and the output of
- * the first would otherwise wait for the last. Few conns get two stanzas within
- * that many reads, so this costs little write batching. */
-#define NET_FLUSH_READS 64
 /* Used when net_config.max_output_bytes is 0. */
 #define NET_DEFAULT_MAX_OUTPUT (1024 * 1024)
 /* A graceful close (flush, close_notify, FIN, wait for the peer's FIN) that has not
@@ -106,7 +101,6 @@ struct net_loop {
     char *tls_scratch;     /* NET_TLS_SCRATCH_BYTES, decrypted bytes before the parser */
     char *zlib_scratch;    /* NET_ZLIB_SCRATCH_BYTES, inflated bytes; allocated at first use */
     bool is_reading;       /* read_buf is lent out to a read in progress */
-    unsigned reads_since_flush;
 };
 
 struct net {
@@ -254,7 +248,6 @@ struct conn_event {
 /* net.c */
 /* Queues c for the flush before the loop sleeps. */
 void net__conn_mark_dirty(struct conn *c);
-void net__loop_flush(struct net_loop *nl);
 /* Moves c from the dirty list to the closing list (deadline set now). */
 void net__conn_closing(struct conn *c);
 /* The close timer's clock. */

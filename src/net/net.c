@@ -24,19 +24,13 @@ net__now_ms(const struct net_loop *nl)
     return uv_now(nl->loop);
 }
 
-void
-net__loop_flush(struct net_loop *nl)
-{
-    /* net__conn_flush() unlinks c; it calls no handler, so the list only shrinks. */
-    while (!list_is_empty(&nl->dirty))
-        net__conn_flush(LIST_ENTRY(nl->dirty.next, struct conn, queue));
-    nl->reads_since_flush = 0;
-}
-
 static void
 on_flush(uv_prepare_t *h)
 {
-    net__loop_flush(h->data);
+    struct net_loop *nl = h->data;
+    /* net__conn_flush() unlinks c; it calls no handler, so the list only shrinks. */
+    while (!list_is_empty(&nl->dirty))
+        net__conn_flush(LIST_ENTRY(nl->dirty.next, struct conn, queue));
     uv_prepare_stop(h);
 }
 
