@@ -135,6 +135,9 @@ struct bench_step {
     uint64_t dropped;  /* sessions lost during the step */
     bool saturated;    /* the generator sent less than 98 % of what the rate asked */
     struct procstat server_start, server_end; /* read by the worker itself */
+    struct procstat gen_start;                /* this worker's own figures at the start */
+    int64_t gen_cpu_us; /* the generator's CPU during the step and its drain, all workers */
+    double gen_secs;    /* how long that was (the longest worker's) */
     struct hist lat;
 };
 

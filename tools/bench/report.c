@@ -67,6 +67,8 @@ bench_result_merge(struct bench_result *dst, const struct bench_result *src, boo
             d->server_start = s->server_start;
             d->server_end = s->server_end;
         }
+        d->gen_cpu_us += s->gen_cpu_us;
+        d->gen_secs = d->gen_secs > s->gen_secs ? d->gen_secs : s->gen_secs;
         hist_merge(&d->lat, &s->lat);
     }
     if (dst->first_failure[0] == '\0')
@@ -198,6 +200,10 @@ print_human(const struct bench_options *o, const struct bench_result *r, const s
                 fprintf(f, ", server %.2f µs/msg",
                         (double)(s->server_end.cpu_us - s->server_start.cpu_us) /
                             (double)s->received);
+            if (s->gen_secs > 0 && s->received)
+                fprintf(f, ", generator %.2f µs/msg (%.0f %% of a core)",
+                        (double)s->gen_cpu_us / (double)s->received,
+                        (double)s->gen_cpu_us / 1e4 / s->gen_secs);
             fprintf(f, "\n");
         }
         if (g->best_step >= 0)
@@ -335,6 +341,10 @@ print_json(const struct bench_options *o, const struct bench_result *r, const st
              cpu ? (double)(s->server_end.cpu_us - s->server_start.cpu_us) / (double)s->received
                  : 0,
              cpu);
+        bool gen = s->gen_secs > 0 && s->received;
+        jnum(f, "generator_cpu_us_per_msg", gen ? (double)s->gen_cpu_us / (double)s->received : 0,
+             gen);
+        jnum(f, "generator_cpu_pct", gen ? (double)s->gen_cpu_us / 1e4 / s->gen_secs : 0, gen);
         fprintf(f, "}");
     }
     fprintf(f, "]");

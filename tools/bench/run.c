@@ -411,6 +411,13 @@ drain_check(uv_timer_t *t)
     w->step_open = false;
     if (w->o->server_pid > 0)
         procstat_read(w->o->server_pid, &s->server_end);
+    /* The generator shares the machine: its own load tells whether a step measured
+     * the server or the generator. */
+    struct procstat gen_end;
+    if (procstat_read(getpid(), &gen_end) == 0 && s->gen_start.valid) {
+        s->gen_cpu_us = gen_end.cpu_us - s->gen_start.cpu_us;
+        s->gen_secs = (double)(now_ns() - w->send_start_ns) / 1e9;
+    }
     w->res->n_steps = w->step + 1;
     bool more = w->o->step && step_good(w->o, s) && w->step + 1 < BENCH_MAX_STEPS &&
                 (w->o->step_max_rate <= 0 || w->rate * w->o->step_factor <= w->o->step_max_rate);
@@ -448,6 +455,7 @@ step_start(struct worker *w)
     hist_init(&s->lat);
     if (w->o->server_pid > 0)
         procstat_read(w->o->server_pid, &s->server_start);
+    procstat_read(getpid(), &s->gen_start);
     w->step_sent = 0;
     w->send_start_ns = now_ns();
     w->sending = true;
