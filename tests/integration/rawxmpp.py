@@ -593,8 +593,9 @@ class RawXMPP:
         return None, el
 
     def login(self, user, password, host="localhost", *, resource="raw", mechanism="PLAIN",
-              presence=False, starttls=True):
-        """Full negotiation: [STARTTLS,] SASL, bind. Returns the bound JID."""
+              presence=False, starttls=True, bind=True):
+        """Full negotiation: [STARTTLS,] SASL, bind. Returns the bound JID; with
+        bind=False it stops at the features after SASL and returns None."""
         self.open_stream(to=host)
         self.read_features()
         if starttls and self.tls is None:
@@ -609,6 +610,8 @@ class RawXMPP:
             raise AssertionError("SASL %s failed: %s" % (mechanism, r.condition))
         self.open_stream(to=host)
         self.read_features()
+        if not bind:
+            return None
         jid, err = self.bind(resource)
         if jid is None:
             raise AssertionError("bind failed: %s" % tostr(err))

@@ -27,14 +27,7 @@ def test_server_generated_resource(server):
     jids = []
     for _ in range(2):
         c = server.raw()
-        c.open_stream()
-        c.read_features()
-        c.starttls()
-        c.open_stream()
-        c.read_features()
-        assert c.auth_plain(me.user, me.password).ok
-        c.open_stream()
-        c.read_features()
+        c.login(me.user, me.password, bind=False)
         jid, err = c.bind(None)
         assert jid, tostr(err)
         assert jid.startswith(me.jid + "/") and len(jid) > len(me.jid) + 1, jid
@@ -53,14 +46,7 @@ def test_legacy_session_request_answered(server):
 def test_overlong_resource_rejected(server):
     me = server.new_account()
     c = server.raw()
-    c.open_stream()
-    c.read_features()
-    c.starttls()
-    c.open_stream()
-    c.read_features()
-    assert c.auth_plain(me.user, me.password).ok
-    c.open_stream()
-    c.read_features()
+    c.login(me.user, me.password, bind=False)
     jid, err = c.bind("r" * 1100)
     assert jid is None, "a 1100-byte resource was accepted (limit is 1023)"
     assert stanza_error_condition(err) in ("bad-request", "not-allowed"), tostr(err)
@@ -79,14 +65,7 @@ async def test_conflict_refused_when_configured(make_server):
     peer = await connect(srv, srv.new_account(), "peer")
 
     c = srv.raw()
-    c.open_stream()
-    c.read_features()
-    c.starttls()
-    c.open_stream()
-    c.read_features()
-    assert c.auth_plain(me.user, me.password).ok
-    c.open_stream()
-    c.read_features()
+    c.login(me.user, me.password, bind=False)
     jid, err = c.bind("same")
     assert jid is None, "second bind of the same resource succeeded with 'refuse'"
     assert stanza_error_condition(err) == "conflict", tostr(err)
@@ -102,14 +81,7 @@ async def test_stanzas_pipelined_behind_bind(server):
     # roster get) right behind the bind request, before the bind result is back.
     acct = server.new_account()
     c = server.raw()
-    c.open_stream()
-    c.read_features()
-    c.starttls()
-    c.open_stream()
-    c.read_features()
-    assert c.auth_plain(acct.user, acct.password).ok
-    c.open_stream()
-    c.read_features()
+    c.login(acct.user, acct.password, bind=False)
     c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
            "<resource>piped</resource></bind></iq>"
            "<iq type='set' id='s1'><session xmlns='%s'/></iq>"
